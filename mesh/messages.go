@@ -119,6 +119,7 @@ type StoreAck struct {
 // Flood carries a flooded payload (records, in flood mode) with the flood header.
 type Flood struct {
 	ID      [IDBytes]byte // unique per flooded message, chosen by its origin
+	Origin  NodeID        // the peer that started the flood (rate limits are per origin)
 	Hops    uint8         // hops left
 	Records []Record
 }

@@ -1,0 +1,113 @@
+package hybrid
+
+import (
+	"time"
+
+	"meshcomm/flood"
+	"meshcomm/mesh"
+	"meshcomm/mesh/unstructured"
+)
+
+type floodSend = flood.Send[mesh.NodeID, []mesh.Record]
+
+// maxFloodRecords bounds the records carried by one flood message.
+const maxFloodRecords = 64
+
+// floodRecords originates floods carrying recs to every neighbour.
+func (n *Node) floodRecords(now time.Time, recs []mesh.Record) {
+	for len(recs) > 0 {
+		k := min(len(recs), maxFloodRecords)
+		var id flood.ID
+		for i := 0; i < len(id); i += 8 {
+			v := n.rnd.Uint64()
+			for j := 0; j < 8; j++ {
+				id[i+j] = byte(v >> (8 * j))
+			}
+		}
+		n.sendFloods(n.flooder.Originate(now, n.self.ID, id, recs[:k], n.nb.List()))
+		recs = recs[k:]
+	}
+}
+
+func (n *Node) sendFloods(sends []floodSend) {
+	for _, s := range sends {
+		n.send(n.contactOf(s.To), &mesh.Flood{ID: s.ID, Origin: s.Origin, Hops: s.Hops, Records: s.Payload})
+	}
+}
+
+// contactOf finds the address of a peer known by identifier only.
+func (n *Node) contactOf(id mesh.NodeID) mesh.Contact {
+	if c, ok := n.nb.Link(id); ok {
+		return c
+	}
+	if p, ok := n.table.Get(id); ok {
+		return p.Contact
+	}
+	return mesh.Contact{ID: id}
+}
+
+func (n *Node) onFlood(now time.Time, from mesh.Contact, m *mesh.Flood) {
+	n.send(from, &mesh.FloodAck{ID: m.ID})
+	if n.flooder.Seen(m.ID) {
+		n.flooder.Receive(now, from.ID, m.Origin, m.ID, m.Hops, nil, nil) // counts the duplicate as an ack
+		return
+	}
+	n.nb.MarkIn(from.ID)
+	fresh, refused := n.accept(now, from.ID, m.Records)
+	if refused > 0 && refused == len(m.Records) {
+		return // nothing valid to pass on
+	}
+	if n.mode != mesh.ModeFlood {
+		// DHT peers keep what they are given (a sweep moves it to its replicas) but do not
+		// carry floods through a large mesh.
+		n.handOffLater(fresh)
+		return
+	}
+	valid := m.Records
+	if refused > 0 {
+		valid = fresh
+	}
+	res := n.flooder.Receive(now, from.ID, m.Origin, m.ID, m.Hops, valid, n.nb.List())
+	n.sendFloods(res.Forward)
+}
+
+// startSync begins reconciliation of the whole record set with a neighbour.
+func (n *Node) startSync(c mesh.Contact) {
+	n.send(c, unstructured.StartSync(n.store, n.newReqID()))
+}
+
+func (n *Node) onSync(from mesh.Contact, msg mesh.Message) {
+	n.nb.MarkIn(from.ID)
+	var replies []mesh.Message
+	switch m := msg.(type) {
+	case *mesh.SyncRanges:
+		replies = unstructured.OnSyncRanges(n.store, m)
+	case *mesh.SyncItems:
+		replies = unstructured.OnSyncItems(n.store, m)
+	case *mesh.SyncWant:
+		replies = unstructured.OnSyncWant(n.store, m)
+	}
+	for _, r := range replies {
+		n.send(from, r)
+	}
+}
+
+// floodLiveCount is the flood-mode size estimate: live membership records, self included.
+func (n *Node) floodLiveCount(now time.Time) int {
+	nowMs := now.UnixMilli()
+	c := 0
+	for _, r := range n.store.All() {
+		if r.Kind == mesh.KindNode && !r.Deleted && !r.Expired(nowMs) {
+			c++
+		}
+	}
+	return max(c, 1)
+}
+
+func (n *Node) antiEntropy(now time.Time) {
+	nbs := n.nb.List()
+	if len(nbs) == 0 {
+		return
+	}
+	n.startSync(n.contactOf(nbs[n.rnd.IntN(len(nbs))]))
+}

@@ -1,0 +1,193 @@
+package hybrid
+
+import (
+	"sort"
+	"time"
+
+	"meshcomm/mesh"
+	"meshcomm/mesh/structured"
+)
+
+type lookupPurpose uint8
+
+const (
+	forUser      lookupPurpose = iota // a user's lookup of a value
+	forJoin                           // find this node's own slice (join, merge)
+	forPlacement                      // find the replicas of an own record
+	forHandoff                        // find the replicas of a record this node should not keep
+)
+
+type lookup struct {
+	id      uint64
+	user    mesh.LookupID
+	purpose lookupPurpose
+	target  [mesh.IDBytes]byte
+	kind    mesh.Kind
+	key     mesh.RecordKey
+	value   bool // FindValue rather than FindNode
+	l       *structured.Lookup
+	started time.Time
+	done    bool
+}
+
+type reqKind uint8
+
+const (
+	reqLookup reqKind = iota
+	reqStore
+	reqTouch
+	reqNeighborhood
+	reqPing
+	reqMergeProbe
+)
+
+type neighborhoodPurpose uint8
+
+const (
+	nbJoin neighborhoodPurpose = iota
+	nbMerge
+)
+
+// request is an outstanding request awaiting an answer or its deadline.
+type request struct {
+	id       uint64
+	kind     reqKind
+	to       mesh.Contact
+	deadline time.Time
+	look     *lookup
+	key      mesh.RecordKey // reqStore, reqTouch: the record concerned
+	own      bool           // the record is this node's own
+	nbFor    neighborhoodPurpose
+}
+
+func (n *Node) track(now time.Time, r *request) uint64 {
+	r.id = n.newReqID()
+	r.deadline = now.Add(n.t.RequestTimeout)
+	n.pending[r.id] = r
+	return r.id
+}
+
+// Lookup finds the records of a kind at a resource; the answer arrives as a mesh.LookupDone
+// event with the returned id. The local store is tried first (zero hops).
+func (n *Node) Lookup(now time.Time, res mesh.ResourceID, kind mesh.Kind) mesh.LookupID {
+	n.nextLook++
+	id := mesh.LookupID(n.nextLook)
+	if local := n.store.Find(res, kind, now.UnixMilli()); len(local) > 0 {
+		n.counters.LookupsFound++
+		n.emit(mesh.LookupDone{ID: id, Resource: res, Kind: kind, Records: local, Found: true})
+		return id
+	}
+	seeds := n.table.Closest(res, n.t.ResponseContacts)
+	if n.mode == mesh.ModeFlood {
+		// Everything should be here already; a peer that has just arrived may not have
+		// reconciled yet, so ask the neighbours (one round).
+		seeds = nil
+		for _, nb := range n.nb.List() {
+			seeds = append(seeds, n.contactOf(nb))
+		}
+	}
+	lk := &lookup{user: id, purpose: forUser, target: res, kind: kind, value: true, started: now}
+	n.startLookup(now, lk, seeds)
+	return id
+}
+
+func (n *Node) startLookup(now time.Time, lk *lookup, seeds []mesh.Contact) {
+	n.nextLook++
+	lk.id = n.nextLook
+	if lk.started.IsZero() {
+		lk.started = now
+	}
+	k := n.t.Replicas + 1
+	alpha := n.t.Alpha
+	if n.mode == mesh.ModeFlood && lk.purpose == forUser {
+		k, alpha = len(seeds), len(seeds)
+	}
+	lk.l = structured.NewLookup(n.self.ID, lk.target, seeds, max(alpha, 1), max(k, 1))
+	n.lookups[lk.id] = lk
+	n.progress(now, lk)
+}
+
+func (n *Node) progress(now time.Time, lk *lookup) {
+	if lk.done {
+		return
+	}
+	for _, ask := range lk.l.Next() {
+		id := n.track(now, &request{kind: reqLookup, to: ask.To, look: lk})
+		if lk.value {
+			n.send(ask.To, &mesh.FindValue{ReqID: id, Resource: lk.target, Kind: lk.kind})
+		} else {
+			n.send(ask.To, &mesh.FindNode{ReqID: id, Target: lk.target})
+		}
+	}
+	if lk.l.Done() {
+		n.finishLookup(now, lk, nil, lk.l.Rounds())
+	}
+}
+
+func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops int) {
+	if lk.done {
+		return
+	}
+	lk.done = true
+	delete(n.lookups, lk.id)
+	switch lk.purpose {
+	case forUser:
+		found := len(recs) > 0
+		if found {
+			n.counters.LookupsFound++
+		} else {
+			n.counters.LookupsMissed++
+		}
+		n.emit(mesh.LookupDone{ID: lk.user, Resource: mesh.ResourceID(lk.target), Kind: lk.kind, Records: recs, Found: found, Hops: hops})
+	case forJoin:
+		if best := lk.l.Closest(1); len(best) > 0 {
+			n.requestNeighborhood(now, best[0], nbJoin)
+		}
+	case forPlacement:
+		if o, ok := n.own[lk.key]; ok {
+			o.placing = false
+			n.storeOwn(now, o, n.closestIncludingSelf(lk.target, lk.l.Closest(n.t.Replicas+2)))
+		}
+	case forHandoff:
+		n.handOff(now, lk.key, n.closestIncludingSelf(lk.target, lk.l.Closest(n.t.Replicas+2)))
+	}
+}
+
+// closestIncludingSelf returns the R closest to target among cands and this node.
+func (n *Node) closestIncludingSelf(target [mesh.IDBytes]byte, cands []mesh.Contact) []mesh.Contact {
+	all := append([]mesh.Contact{n.self}, cands...)
+	sort.SliceStable(all, func(i, j int) bool {
+		return mesh.XOR(target, all[i].ID).Less(mesh.XOR(target, all[j].ID))
+	})
+	if len(all) > n.t.Replicas {
+		all = all[:n.t.Replicas]
+	}
+	return all
+}
+
+func (n *Node) onLookupAnswer(now time.Time, r *request, recs []mesh.Record, closer []mesh.Contact) {
+	lk := r.look
+	if lk.done {
+		return
+	}
+	if lk.value && len(recs) > 0 {
+		var valid []mesh.Record
+		for i := range recs {
+			rec := &recs[i]
+			if rec.Resource != mesh.ResourceID(lk.target) || rec.Kind != lk.kind || rec.Deleted || rec.Expired(now.UnixMilli()) {
+				continue
+			}
+			if _, err := mesh.VerifyRecord(n.verify, rec); err != nil {
+				n.refuse(r.to.ID, "lookup answer: "+err.Error())
+				continue
+			}
+			valid = append(valid, *rec)
+		}
+		if len(valid) > 0 {
+			n.finishLookup(now, lk, valid, lk.l.Round(r.to.ID))
+			return
+		}
+	}
+	lk.l.Answered(r.to.ID, closer)
+	n.progress(now, lk)
+}

@@ -1,0 +1,220 @@
+package hybrid
+
+import (
+	"time"
+
+	"meshcomm/mesh"
+)
+
+// handoff is a record this node holds but is not responsible for, being confirmed at its
+// replicas before it is dropped.
+type handoff struct {
+	targets   int
+	confirmed int
+	failed    bool
+}
+
+// place finds the current replicas of an own record and stores it there.
+func (n *Node) place(now time.Time, o *ownRecord) {
+	res := o.rec.Resource
+	if n.table.InMySlice(res) && n.table.NearCount() >= n.t.Replicas {
+		n.storeOwn(now, o, n.liveClosestWithSelf(res))
+		return
+	}
+	if o.placing {
+		return
+	}
+	seeds := n.table.Closest(res, n.t.ResponseContacts)
+	if len(seeds) == 0 {
+		return // nobody known yet; the touch cycle retries
+	}
+	o.placing = true
+	n.startLookup(now, &lookup{purpose: forPlacement, target: res, key: o.rec.RecordKey()}, seeds)
+}
+
+// liveClosestWithSelf returns the R closest to target in this node's slice, skipping peers that
+// have failed to answer recently.
+func (n *Node) liveClosestWithSelf(target [mesh.IDBytes]byte) []mesh.Contact {
+	cands := n.table.ClosestWithSelf(target, n.t.Replicas+4)
+	out := make([]mesh.Contact, 0, n.t.Replicas)
+	for _, c := range cands {
+		if p, ok := n.table.Get(c.ID); ok && p.Fails > 0 {
+			continue
+		}
+		out = append(out, c)
+		if len(out) == n.t.Replicas {
+			break
+		}
+	}
+	return out
+}
+
+func (n *Node) storeOwn(now time.Time, o *ownRecord, targets []mesh.Contact) {
+	for _, c := range targets {
+		if c.ID == n.self.ID {
+			continue
+		}
+		id := n.track(now, &request{kind: reqStore, to: c, key: o.rec.RecordKey(), own: true})
+		n.send(c, &mesh.Store{ReqID: id, Records: []mesh.Record{o.rec}})
+	}
+}
+
+// touchOwn checks that the replicas of every own record still hold it, and re-places records
+// whose replica set has thinned.
+func (n *Node) touchOwn(now time.Time) {
+	for _, k := range n.ownKeys() {
+		o := n.own[k]
+		if now.Before(o.nextTouch) {
+			continue
+		}
+		o.nextTouch = now.Add(n.jitter(n.t.TouchInterval))
+		if len(o.replicas) < n.t.Replicas-1 {
+			n.place(now, o)
+			continue
+		}
+		ref := mesh.RecordRef{Resource: o.rec.Resource, Kind: o.rec.Kind, Key: o.rec.Key, Version: o.rec.Version}
+		for _, c := range n.replicaList(o) {
+			id := n.track(now, &request{kind: reqTouch, to: c, key: k, own: true})
+			n.send(c, &mesh.Touch{ReqID: id, Refs: []mesh.RecordRef{ref}})
+		}
+	}
+}
+
+func (n *Node) replicaList(o *ownRecord) []mesh.Contact {
+	out := make([]mesh.Contact, 0, len(o.replicas))
+	for _, c := range o.replicas {
+		out = append(out, c)
+	}
+	sortContacts(out)
+	return out
+}
+
+// onNewNear hands a newly met peer of this node's slice the records it is now responsible for.
+func (n *Node) onNewNear(now time.Time, c mesh.Contact) {
+	var give []mesh.Record
+	for _, r := range n.store.All() {
+		if r.Kind == mesh.KindNode || !n.table.InMySlice(r.Resource) {
+			continue
+		}
+		for _, x := range n.table.ClosestWithSelf(r.Resource, n.t.Replicas) {
+			if x.ID == c.ID {
+				give = append(give, r)
+				break
+			}
+		}
+	}
+	for len(give) > 0 {
+		k := min(len(give), 64)
+		n.send(c, &mesh.Store{Records: give[:k]})
+		give = give[k:]
+	}
+}
+
+// sweep hands off the records this node holds but is not responsible for.
+func (n *Node) sweep(now time.Time) {
+	for _, r := range n.store.All() {
+		k := r.RecordKey()
+		if _, mine := n.own[k]; mine || r.Kind == mesh.KindNode {
+			if r.Kind == mesh.KindNode && !mine {
+				n.dropLocal(k) // membership records mean nothing in DHT mode
+			}
+			continue
+		}
+		if _, busy := n.handoffs[k]; busy {
+			continue
+		}
+		if n.table.InMySlice(r.Resource) && n.table.NearCount() >= n.t.Replicas {
+			targets := n.liveClosestWithSelf(r.Resource)
+			if containsID(targets, n.self.ID) {
+				continue
+			}
+			n.handOff(now, k, targets)
+			continue
+		}
+		seeds := n.table.Closest(r.Resource, n.t.ResponseContacts)
+		if len(seeds) == 0 {
+			continue
+		}
+		n.handoffs[k] = &handoff{}
+		n.startLookup(now, &lookup{purpose: forHandoff, target: r.Resource, key: k}, seeds)
+	}
+}
+
+// handOffLater makes sure records given to a DHT peer outside its responsibility reach their
+// replicas at the next sweep.
+func (n *Node) handOffLater(recs []mesh.Record) {
+	if len(recs) > 0 && n.nextSweep.After(n.nextHousekeep) {
+		n.nextSweep = n.nextHousekeep
+	}
+}
+
+// handOff confirms (Touch) that targets hold the record, storing it where missing, and drops the
+// local copy once every target has confirmed. If this node is itself a target it keeps it.
+func (n *Node) handOff(now time.Time, k mesh.RecordKey, targets []mesh.Contact) {
+	r, ok := n.store.Get(k)
+	if !ok {
+		delete(n.handoffs, k)
+		return
+	}
+	if containsID(targets, n.self.ID) || len(targets) == 0 {
+		delete(n.handoffs, k)
+		return
+	}
+	h := &handoff{targets: len(targets)}
+	n.handoffs[k] = h
+	ref := mesh.RecordRef{Resource: r.Resource, Kind: r.Kind, Key: r.Key, Version: r.Version}
+	for _, c := range targets {
+		id := n.track(now, &request{kind: reqTouch, to: c, key: k})
+		n.send(c, &mesh.Touch{ReqID: id, Refs: []mesh.RecordRef{ref}})
+	}
+}
+
+func (n *Node) handoffConfirmed(k mesh.RecordKey) {
+	h, ok := n.handoffs[k]
+	if !ok {
+		return
+	}
+	h.confirmed++
+	if h.confirmed >= h.targets && !h.failed {
+		delete(n.handoffs, k)
+		n.dropLocal(k)
+	}
+}
+
+func (n *Node) handoffFailed(k mesh.RecordKey) {
+	if h, ok := n.handoffs[k]; ok {
+		h.failed = true
+		delete(n.handoffs, k) // keep the record; the next sweep tries again
+	}
+}
+
+func (n *Node) dropLocal(k mesh.RecordKey) {
+	if n.store.Remove(k) {
+		n.out.Forget = append(n.out.Forget, k)
+	}
+}
+
+// handOverAll gives every record this node holds for others to the peers that become
+// responsible when it leaves.
+func (n *Node) handOverAll(now time.Time) {
+	for _, r := range n.store.All() {
+		k := r.RecordKey()
+		if _, mine := n.own[k]; mine || r.Kind == mesh.KindNode || !n.table.InMySlice(r.Resource) {
+			continue
+		}
+		for _, c := range n.table.ClosestWithSelf(r.Resource, n.t.Replicas+1) {
+			if c.ID != n.self.ID {
+				n.send(c, &mesh.Store{Records: []mesh.Record{r}})
+			}
+		}
+	}
+}
+
+func containsID(cs []mesh.Contact, id mesh.NodeID) bool {
+	for _, c := range cs {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,207 @@
+package hybrid
+
+import (
+	"sort"
+	"time"
+
+	"meshcomm/mesh"
+)
+
+// Tick advances timers: request timeouts, flood retransmissions and periodic housekeeping.
+func (n *Node) Tick(now time.Time) {
+	if !n.started || n.left {
+		return
+	}
+	n.expireRequests(now)
+	n.sendFloods(n.flooder.Tick(now))
+	if now.Before(n.nextHousekeep) {
+		return
+	}
+	n.nextHousekeep = now.Add(n.t.HousekeepInterval)
+	for _, k := range n.store.Expire(now.UnixMilli()) {
+		n.out.Forget = append(n.out.Forget, k)
+		if k.Kind == mesh.KindNode {
+			n.table.Remove(mesh.NodeID(k.Resource))
+		}
+	}
+	n.refreshOwn(now)
+	n.evaluateMode(now)
+	n.expireLookups(now)
+	switch n.mode {
+	case mesh.ModeFlood:
+		if !now.Before(n.nextAntiEntropy) {
+			n.nextAntiEntropy = now.Add(n.jitter(n.t.AntiEntropyInterval))
+			n.antiEntropy(now)
+		}
+	case mesh.ModeDHT:
+		n.touchOwn(now)
+		if !now.Before(n.nextProbe) {
+			n.nextProbe = now.Add(n.jitter(n.t.ProbeInterval))
+			n.probe(now)
+		}
+		if !now.Before(n.nextSweep) && now.Sub(n.modeAt) >= n.t.SwitchGrace {
+			n.nextSweep = now.Add(n.jitter(n.t.SweepInterval))
+			n.sweep(now)
+		}
+	}
+}
+
+func (n *Node) expireRequests(now time.Time) {
+	var due []uint64
+	for id, r := range n.pending {
+		if !now.Before(r.deadline) {
+			due = append(due, id)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i] < due[j] })
+	for _, id := range due {
+		r := n.pending[id]
+		delete(n.pending, id)
+		n.timedOut(now, r)
+	}
+}
+
+func (n *Node) timedOut(now time.Time, r *request) {
+	n.counters.Timeouts++
+	n.outcome(false)
+	n.table.Failed(r.to.ID, n.t.MaxFails)
+	switch r.kind {
+	case reqLookup:
+		r.look.l.Failed(r.to.ID)
+		n.progress(now, r.look)
+	case reqStore, reqTouch:
+		if r.own {
+			if o, ok := n.own[r.key]; ok {
+				delete(o.replicas, r.to.ID)
+				if n.mode == mesh.ModeDHT {
+					n.place(now, o)
+				}
+			}
+		} else {
+			n.handoffFailed(r.key)
+		}
+	}
+}
+
+// refreshOwn re-signs own records before they expire.
+func (n *Node) refreshOwn(now time.Time) {
+	for _, k := range n.ownKeys() {
+		o := n.own[k]
+		if now.Before(o.refreshAt) {
+			continue
+		}
+		if _, err := n.Publish(now, o.rec.Kind, o.rec.Resource, o.rec.Key, o.rec.Value, o.ttl); err != nil {
+			n.refuse(n.self.ID, "refresh: "+err.Error())
+		}
+	}
+}
+
+func (n *Node) expireLookups(now time.Time) {
+	var ids []uint64
+	for id, lk := range n.lookups {
+		if now.Sub(lk.started) >= n.t.LookupTimeout {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		lk := n.lookups[id]
+		n.finishLookup(now, lk, nil, lk.l.Rounds())
+	}
+}
+
+// probe pings a random near peer (DHT mode), or every near peer when a partition is suspected.
+func (n *Node) probe(now time.Time) {
+	near := n.table.Near()
+	if len(near) == 0 {
+		return
+	}
+	targets := []mesh.Contact{near[n.rnd.IntN(len(near))]}
+	if n.partitionSuspected() {
+		targets = near
+		n.outcomes = n.outcomes[:0]
+	}
+	for _, c := range targets {
+		id := n.track(now, &request{kind: reqPing, to: c})
+		n.send(c, &mesh.Ping{Nonce: id, Status: n.status()})
+	}
+}
+
+const outcomeWindow = 16
+
+func (n *Node) outcome(ok bool) {
+	n.outcomes = append(n.outcomes, ok)
+	if len(n.outcomes) > outcomeWindow {
+		n.outcomes = n.outcomes[1:]
+	}
+}
+
+// partitionSuspected reports whether at least half of the recent requests went unanswered.
+func (n *Node) partitionSuspected() bool {
+	if len(n.outcomes) < outcomeWindow/2 {
+		return false
+	}
+	failed := 0
+	for _, ok := range n.outcomes {
+		if !ok {
+			failed++
+		}
+	}
+	return 2*failed >= len(n.outcomes)
+}
+
+// evaluateMode updates the size estimate and switches mode when it crosses a threshold.
+func (n *Node) evaluateMode(now time.Time) {
+	switch n.mode {
+	case mesh.ModeFlood:
+		n.estimate = n.floodLiveCount(now)
+		if n.estimate >= n.t.FloodToDHT {
+			n.switchMode(now, mesh.ModeDHT)
+		}
+	case mesh.ModeDHT:
+		n.table.Retune(n.table.Estimate())
+		n.estimate = n.table.Estimate()
+		if n.estimate < n.t.DHTToFlood && now.Sub(n.modeAt) >= n.t.MinDHTDwell {
+			n.switchMode(now, mesh.ModeFlood)
+		}
+	}
+}
+
+// switchMode moves between flood and DHT organisation. No record is dropped here: in DHT mode
+// sweeps hand records off only after their replicas confirm them; in flood mode reconciliation
+// pulls everything in.
+func (n *Node) switchMode(now time.Time, to mesh.Mode) {
+	if n.mode == to {
+		return
+	}
+	from := n.mode
+	n.mode, n.modeAt = to, now
+	n.counters.ModeSwitches++
+	switch to {
+	case mesh.ModeDHT:
+		n.table.Retune(max(n.estimate, n.table.Len()+1))
+		n.estimate = max(n.estimate, n.table.Estimate())
+		n.nextSweep = now.Add(n.t.SwitchGrace)
+		delete(n.own, mesh.RecordKey{Resource: n.self.ID.Resource(), Kind: mesh.KindNode})
+		for _, k := range n.ownKeys() {
+			o := n.own[k]
+			o.replicas = map[mesh.NodeID]mesh.Contact{}
+			o.nextTouch = now.Add(n.jitter(n.t.SwitchGrace))
+		}
+	case mesh.ModeFlood:
+		if len(n.nb.Links()) < 2 {
+			for i, c := range n.table.Near() {
+				if i >= n.t.MaxNeighbors {
+					break
+				}
+				n.nb.AddLink(c)
+			}
+		}
+		n.publishNodeRecord(now)
+		for _, id := range n.nb.List() {
+			n.startSync(n.contactOf(id))
+		}
+		n.estimate = n.floodLiveCount(now)
+	}
+	n.emit(mesh.ModeChanged{From: from, To: to, SizeEstimate: n.estimate})
+}

@@ -1,0 +1,179 @@
+package structured
+
+import (
+	"sort"
+
+	"meshcomm/mesh"
+)
+
+type candState uint8
+
+const (
+	candFresh candState = iota
+	candAsked
+	candAnswered
+	candFailed
+)
+
+type cand struct {
+	c     mesh.Contact
+	d     mesh.Distance
+	state candState
+	round int // sequential round in which this peer is (or would be) asked
+}
+
+// Lookup is an iterative, parallel Kademlia lookup toward a target. It decides whom to ask;
+// the caller sends the requests and reports answers and failures. Hops are counted as rounds:
+// a peer learned from an answer in round r is asked in round r+1.
+type Lookup struct {
+	target   [mesh.IDBytes]byte
+	self     mesh.NodeID
+	alpha    int
+	k        int
+	cands    []*cand
+	byID     map[mesh.NodeID]*cand
+	inflight int
+}
+
+// NewLookup starts a lookup seeded with known peers.
+func NewLookup(self mesh.NodeID, target [mesh.IDBytes]byte, seeds []mesh.Contact, alpha, k int) *Lookup {
+	l := &Lookup{target: target, self: self, alpha: alpha, k: k, byID: map[mesh.NodeID]*cand{}}
+	l.add(seeds, 1)
+	return l
+}
+
+func (l *Lookup) add(cs []mesh.Contact, round int) {
+	for _, c := range cs {
+		if c.ID == l.self || c.ID.IsZero() {
+			continue
+		}
+		if _, ok := l.byID[c.ID]; ok {
+			continue
+		}
+		x := &cand{c: c, d: mesh.XOR(l.target, c.ID), round: round}
+		l.byID[c.ID] = x
+		l.cands = append(l.cands, x)
+	}
+	sort.Slice(l.cands, func(i, j int) bool { return l.cands[i].d.Less(l.cands[j].d) })
+	if max := 4 * l.k; len(l.cands) > max {
+		for _, x := range l.cands[max:] {
+			if x.state == candFresh {
+				delete(l.byID, x.c.ID)
+			}
+		}
+		keep := l.cands[:0]
+		for i, x := range l.cands {
+			if i < max || x.state == candAsked {
+				keep = append(keep, x)
+			}
+		}
+		l.cands = keep
+	}
+}
+
+// Ask is a request the caller must send.
+type Ask struct {
+	To    mesh.Contact
+	Round int
+}
+
+// Next returns the peers to ask now, keeping up to alpha requests in flight, drawn from the
+// closest unasked candidates among the k closest not known to have failed.
+func (l *Lookup) Next() []Ask {
+	var out []Ask
+	seen := 0
+	for _, x := range l.cands {
+		if l.inflight >= l.alpha {
+			break
+		}
+		if x.state == candFailed {
+			continue
+		}
+		seen++
+		if seen > l.k {
+			break
+		}
+		if x.state == candFresh {
+			x.state = candAsked
+			l.inflight++
+			out = append(out, Ask{To: x.c, Round: x.round})
+		}
+	}
+	return out
+}
+
+// Answered records a peer's answer carrying closer peers.
+func (l *Lookup) Answered(from mesh.NodeID, closer []mesh.Contact) {
+	x, ok := l.byID[from]
+	if !ok || x.state != candAsked {
+		return
+	}
+	x.state = candAnswered
+	l.inflight--
+	l.add(closer, x.round+1)
+}
+
+// Failed records a request that went unanswered.
+func (l *Lookup) Failed(from mesh.NodeID) {
+	x, ok := l.byID[from]
+	if !ok || x.state != candAsked {
+		return
+	}
+	x.state = candFailed
+	l.inflight--
+}
+
+// Round returns the round in which from was asked (0 if unknown).
+func (l *Lookup) Round(from mesh.NodeID) int {
+	if x, ok := l.byID[from]; ok {
+		return x.round
+	}
+	return 0
+}
+
+// Done reports whether the lookup has nothing left to do: nothing in flight and no fresh
+// candidate among the k closest live ones.
+func (l *Lookup) Done() bool {
+	if l.inflight > 0 {
+		return false
+	}
+	seen := 0
+	for _, x := range l.cands {
+		if x.state == candFailed {
+			continue
+		}
+		seen++
+		if seen > l.k {
+			break
+		}
+		if x.state == candFresh {
+			return false
+		}
+	}
+	return true
+}
+
+// Closest returns up to n peers that answered, closest first.
+func (l *Lookup) Closest(n int) []mesh.Contact {
+	var out []mesh.Contact
+	for _, x := range l.cands {
+		if x.state == candAnswered {
+			out = append(out, x.c)
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Rounds is the deepest round asked so far.
+func (l *Lookup) Rounds() int {
+	r := 0
+	for _, x := range l.cands {
+		if x.state != candFresh && x.round > r {
+			r = x.round
+		}
+	}
+	return r
+}

@@ -1,0 +1,287 @@
+package structured
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"meshcomm/mesh"
+)
+
+// Peer is one routing-table entry.
+type Peer struct {
+	Contact   mesh.Contact
+	LastHeard time.Time
+	Fails     int
+}
+
+// Table is the routing table: the whole near slice and k peers of each far slice.
+type Table struct {
+	self mesh.NodeID
+	k    int
+	bits int
+	near map[mesh.NodeID]*Peer
+	far  [][]*Peer // indexed by slice; far[mySlice] is unused
+}
+
+// MaxSliceBits bounds the number of slices (2^16) whatever the size estimate says.
+const MaxSliceBits = 16
+
+// NewTable makes an empty table for self keeping k peers per far slice.
+func NewTable(self mesh.NodeID, k int) *Table {
+	return &Table{self: self, k: k, near: map[mesh.NodeID]*Peer{}, far: make([][]*Peer, 1)}
+}
+
+// Bits is the number of prefix bits that define a slice.
+func (t *Table) Bits() int { return t.bits }
+
+func (t *Table) slice(id [mesh.IDBytes]byte) uint32 { return mesh.Prefix(id, t.bits) }
+
+// InMySlice reports whether id falls in this node's own slice.
+func (t *Table) InMySlice(id [mesh.IDBytes]byte) bool { return t.slice(id) == t.slice(t.self) }
+
+// Estimate is the mesh size implied by the near slice's population.
+func (t *Table) Estimate() int { return (len(t.near) + 1) << t.bits }
+
+// IdealBits is the slice width that minimises table size (2^b*k + N/2^b) for a mesh of n.
+func IdealBits(n, k int) float64 {
+	if n <= k {
+		return 0
+	}
+	return 0.5 * math.Log2(float64(n)/float64(k))
+}
+
+// Retune changes the slice width when the estimate has moved well past the current one
+// (hysteresis of 0.75 bit), re-bucketing every entry. It reports whether the width changed.
+func (t *Table) Retune(estimate int) bool {
+	ideal := IdealBits(estimate, t.k)
+	want := t.bits
+	if ideal > float64(t.bits)+0.75 || ideal < float64(t.bits)-0.75 {
+		want = int(math.Round(ideal))
+	}
+	want = max(0, min(want, MaxSliceBits))
+	if want == t.bits {
+		return false
+	}
+	all := t.entries()
+	t.bits = want
+	t.near = map[mesh.NodeID]*Peer{}
+	t.far = make([][]*Peer, 1<<want)
+	for _, p := range all {
+		t.insert(p)
+	}
+	return true
+}
+
+func (t *Table) entries() []*Peer {
+	out := make([]*Peer, 0, len(t.near)+len(t.far)*t.k)
+	for _, p := range t.near {
+		out = append(out, p)
+	}
+	for _, s := range t.far {
+		out = append(out, s...)
+	}
+	sort.Slice(out, func(i, j int) bool { return lessID(out[i].Contact.ID, out[j].Contact.ID) })
+	return out
+}
+
+func (t *Table) insert(p *Peer) bool {
+	if t.InMySlice(p.Contact.ID) {
+		t.near[p.Contact.ID] = p
+		return true
+	}
+	s := t.slice(p.Contact.ID)
+	if len(t.far[s]) < t.k {
+		t.far[s] = append(t.far[s], p)
+		return true
+	}
+	return false
+}
+
+// Add inserts or refreshes a peer heard from at now. It reports whether the peer is new to the
+// near slice (the caller may owe it records it is now responsible for).
+func (t *Table) Add(now time.Time, c mesh.Contact) (newNear bool) {
+	if c.ID == t.self || c.ID.IsZero() {
+		return false
+	}
+	if p := t.find(c.ID); p != nil {
+		p.LastHeard, p.Fails = now, 0
+		if c.Addr != "" {
+			p.Contact.Addr = c.Addr
+		}
+		return false
+	}
+	p := &Peer{Contact: c, LastHeard: now}
+	if !t.insert(p) {
+		// A full far slice prefers live peers: replace one that has failed.
+		s := t.slice(c.ID)
+		for i, q := range t.far[s] {
+			if q.Fails > 0 {
+				t.far[s][i] = p
+				return false
+			}
+		}
+		return false
+	}
+	return t.InMySlice(c.ID)
+}
+
+func (t *Table) find(id mesh.NodeID) *Peer {
+	if p, ok := t.near[id]; ok {
+		return p
+	}
+	if t.InMySlice(id) {
+		return nil
+	}
+	for _, p := range t.far[t.slice(id)] {
+		if p.Contact.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// Knows reports whether id is in the table.
+func (t *Table) Knows(id mesh.NodeID) bool { return t.find(id) != nil }
+
+// Get returns the table's entry for id.
+func (t *Table) Get(id mesh.NodeID) (*Peer, bool) { p := t.find(id); return p, p != nil }
+
+// Remove drops a peer.
+func (t *Table) Remove(id mesh.NodeID) bool {
+	if _, ok := t.near[id]; ok {
+		delete(t.near, id)
+		return true
+	}
+	if t.InMySlice(id) {
+		return false
+	}
+	s := t.slice(id)
+	for i, p := range t.far[s] {
+		if p.Contact.ID == id {
+			t.far[s] = append(t.far[s][:i], t.far[s][i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// Failed notes a request to id that went unanswered; after maxFails the peer is dropped.
+// It reports whether the peer was dropped.
+func (t *Table) Failed(id mesh.NodeID, maxFails int) bool {
+	p := t.find(id)
+	if p == nil {
+		return false
+	}
+	p.Fails++
+	if p.Fails >= maxFails {
+		return t.Remove(id)
+	}
+	return false
+}
+
+// Near returns the near slice in a deterministic order.
+func (t *Table) Near() []mesh.Contact {
+	out := make([]mesh.Contact, 0, len(t.near))
+	for _, p := range t.near {
+		out = append(out, p.Contact)
+	}
+	sort.Slice(out, func(i, j int) bool { return lessID(out[i].ID, out[j].ID) })
+	return out
+}
+
+// NearCount is the size of the near slice.
+func (t *Table) NearCount() int { return len(t.near) }
+
+// Far returns every far entry.
+func (t *Table) Far() []mesh.Contact {
+	var out []mesh.Contact
+	for _, s := range t.far {
+		for _, p := range s {
+			out = append(out, p.Contact)
+		}
+	}
+	return out
+}
+
+// FarSlice returns the far entries of one slice.
+func (t *Table) FarSlice(s uint32) []mesh.Contact {
+	if int(s) >= len(t.far) {
+		return nil
+	}
+	out := make([]mesh.Contact, len(t.far[s]))
+	for i, p := range t.far[s] {
+		out[i] = p.Contact
+	}
+	return out
+}
+
+// Slices is the number of slices (2^Bits).
+func (t *Table) Slices() int { return len(t.far) }
+
+// SliceOf returns the slice index of id.
+func (t *Table) SliceOf(id [mesh.IDBytes]byte) uint32 { return t.slice(id) }
+
+// Len is the number of entries.
+func (t *Table) Len() int {
+	n := len(t.near)
+	for _, s := range t.far {
+		n += len(s)
+	}
+	return n
+}
+
+// Closest returns up to n known peers closest to target by XOR distance.
+func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	var cands []*Peer
+	if t.InMySlice(target) {
+		for _, p := range t.near {
+			cands = append(cands, p)
+		}
+	} else {
+		cands = append(cands, t.far[t.slice(target)]...)
+		if len(cands) < n {
+			cands = t.entries()
+		}
+	}
+	return closestOf(cands, target, n)
+}
+
+// ClosestWithSelf returns the n closest to target among the near slice and this node itself.
+func (t *Table) ClosestWithSelf(target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	cands := make([]*Peer, 0, len(t.near)+1)
+	for _, p := range t.near {
+		cands = append(cands, p)
+	}
+	cands = append(cands, &Peer{Contact: mesh.Contact{ID: t.self}})
+	return closestOf(cands, target, n)
+}
+
+func closestOf(cands []*Peer, target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	type scored struct {
+		d mesh.Distance
+		c mesh.Contact
+	}
+	s := make([]scored, len(cands))
+	for i, p := range cands {
+		s[i] = scored{mesh.XOR(target, p.Contact.ID), p.Contact}
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i].d.Less(s[j].d) })
+	if len(s) > n {
+		s = s[:n]
+	}
+	out := make([]mesh.Contact, len(s))
+	for i := range s {
+		out[i] = s[i].c
+	}
+	return out
+}
+
+func lessID(a, b mesh.NodeID) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
