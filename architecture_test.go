@@ -170,8 +170,10 @@ func rank(path string) int {
 		return 7
 	case strings.HasPrefix(rel, "tui"):
 		return 8
-	case strings.HasPrefix(rel, "fieldtests"), strings.HasPrefix(rel, "cmd"):
+	case strings.HasPrefix(rel, "fieldtests"):
 		return 9
+	case strings.HasPrefix(rel, "cmd"):
+		return 10
 	}
 	return -1
 }
