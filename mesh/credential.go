@@ -33,9 +33,9 @@ type Verifier interface {
 //
 //	"mc1" | pubkey(32) | nameLen(1) | name | authorityPub(32) | authoritySig(64)
 //
-// where authoritySig signs "meshcomm-cred-v1" | pubkey | name. The verifier trusts a set of
-// authority public keys. Keys are derived from seeds the caller supplies, so the scheme does no
-// I/O and draws no randomness of its own.
+// where authoritySig signs "meshcomm-cred-v1" | pubkey | nameLen(2, big-endian) | name. The
+// verifier trusts a set of authority public keys. Keys are derived from seeds the caller
+// supplies, so the scheme does no I/O and draws no randomness of its own.
 
 var errCredential = errors.New("credential is malformed")
 

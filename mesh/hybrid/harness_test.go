@@ -152,8 +152,13 @@ func (nt *testNet) flush(i int) {
 		}
 		nt.events = append(nt.events, e)
 	}
-	nt.seq++
-	heap.Push(&nt.q, event{at: nt.nodes[i].NextTick(), seq: nt.seq, node: i})
+	if next := nt.nodes[i].NextTick(); next != hybrid.Never {
+		if next.Before(nt.now) {
+			nt.t.Fatalf("node %d asks for a tick at %v, before now %v", i, next, nt.now)
+		}
+		nt.seq++
+		heap.Push(&nt.q, event{at: next, seq: nt.seq, node: i})
+	}
 }
 
 // run processes events until virtual time reaches until.
@@ -177,6 +182,9 @@ func (nt *testNet) run(d time.Duration) {
 				continue // stale tick
 			}
 			n.Tick(nt.now)
+			if !n.NextTick().After(nt.now) {
+				nt.t.Fatalf("node %d still wants a tick at %v after ticking", ev.node, n.NextTick())
+			}
 		} else {
 			n.Step(nt.now, ev.from, ev.msg)
 		}

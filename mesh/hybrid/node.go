@@ -208,8 +208,14 @@ func (n *Node) status() mesh.Status {
 	return mesh.Status{Mode: n.mode, SizeEstimate: uint32(n.estimate)}
 }
 
+// Never is the NextTick of a node that has left or not started: it needs no more ticks.
+var Never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // NextTick is when Tick must next run.
 func (n *Node) NextTick() time.Time {
+	if n.left || !n.started {
+		return Never
+	}
 	next := n.nextHousekeep
 	for _, r := range n.pending {
 		if r.deadline.Before(next) {

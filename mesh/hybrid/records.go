@@ -57,7 +57,21 @@ func (n *Node) Unpublish(now time.Time, kind mesh.Kind, res mesh.ResourceID, key
 		Version: n.nextVersion(now, k), Expiry: max(o.rec.Expiry, now.Add(n.t.TombstoneTTL).UnixMilli())}
 	tomb.Sign(n.signer)
 	n.putLocal(tomb, now)
-	n.distribute(now, &ownRecord{rec: tomb, replicas: o.replicas})
+	if n.mode == mesh.ModeFlood {
+		n.floodRecords(now, []mesh.Record{tomb})
+		return
+	}
+	// The deletion goes where the record is: the replicas that acknowledged it, and the closest
+	// peers known (no lookup: a leaving node will not be there for the answers).
+	targets := n.replicaList(o)
+	for _, c := range n.table.Closest(res, n.t.Replicas) {
+		if !containsID(targets, c.ID) {
+			targets = append(targets, c)
+		}
+	}
+	for _, c := range targets {
+		n.send(c, &mesh.Store{Records: []mesh.Record{tomb}})
+	}
 }
 
 // nextVersion is clock-based (so versions survive restarts) and strictly increasing.
