@@ -15,8 +15,7 @@ const maxFloodRecords = 64
 
 // floodRecords originates floods carrying recs to every neighbour.
 func (n *Node) floodRecords(now time.Time, recs []mesh.Record) {
-	for len(recs) > 0 {
-		k := min(len(recs), maxFloodRecords)
+	for _, batch := range mesh.BatchRecords(recs, maxFloodRecords) {
 		var id flood.ID
 		for i := 0; i < len(id); i += 8 {
 			v := n.rnd.Uint64()
@@ -24,8 +23,7 @@ func (n *Node) floodRecords(now time.Time, recs []mesh.Record) {
 				id[i+j] = byte(v >> (8 * j))
 			}
 		}
-		n.sendFloods(n.flooder.Originate(now, n.self.ID, id, recs[:k], n.nb.List()))
-		recs = recs[k:]
+		n.sendFloods(n.flooder.Originate(now, n.self.ID, id, batch, n.nb.List()))
 	}
 }
 

@@ -103,10 +103,8 @@ func (n *Node) onNewNear(now time.Time, c mesh.Contact) {
 			}
 		}
 	}
-	for len(give) > 0 {
-		k := min(len(give), 64)
-		n.send(c, &mesh.Store{Records: give[:k]})
-		give = give[k:]
+	for _, batch := range mesh.BatchRecords(give, 64) {
+		n.send(c, &mesh.Store{Records: batch})
 	}
 }
 

@@ -41,8 +41,8 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 		if len(recs) == 0 {
 			closer = n.closestFor(m.Resource, from.ID)
 		}
-		if len(recs) > mesh.MaxRecordsPerMessage {
-			recs = recs[:mesh.MaxRecordsPerMessage]
+		if batches := mesh.BatchRecords(recs, mesh.MaxRecordsPerMessage); len(batches) > 1 {
+			recs = batches[0] // a resource with more than one message of records: the first part
 		}
 		n.send(from, &mesh.Value{ReqID: m.ReqID, Records: recs, Nodes: closer})
 	case *mesh.Value:

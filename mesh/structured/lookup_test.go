@@ -210,7 +210,7 @@ func TestLookupKeepsAskedPeersWhenTrimming(t *testing.T) {
 	l := NewLookup(self, target, seeds, alpha, k)
 	l.Next()
 	l.Answered(seeds[0].ID, closerThan(r, target, seeds, 10*k)) // far more than 4k candidates
-	l.Failed(seeds[1].ID)                                      // the far seed, now beyond the trimmed list
+	l.Failed(seeds[1].ID)                                       // the far seed, now beyond the trimmed list
 	if asks := l.Next(); len(asks) != alpha {
 		t.Fatalf("asked %d after the trimmed peer failed, want alpha=%d", len(asks), alpha)
 	}

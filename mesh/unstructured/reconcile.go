@@ -8,6 +8,10 @@ import (
 // ItemThreshold is the range size below which peers list items instead of splitting further.
 const ItemThreshold = 16
 
+// maxItemsPerMessage keeps a SyncItems frame well inside mesh.MaxMessageBytes (an item encodes
+// in well under 40 bytes, and the ranges need room too) and inside mesh.MaxItems.
+const maxItemsPerMessage = min(mesh.MaxItems, (mesh.MaxMessageBytes-65536)/40)
+
 // maxRecordsPerStore bounds one Store message sent during reconciliation.
 const maxRecordsPerStore = 64
 
@@ -22,7 +26,7 @@ func StartSync(st *store.Store, session uint64) *mesh.SyncRanges {
 func OnSyncRanges(st *store.Store, m *mesh.SyncRanges) []mesh.Message {
 	var split []mesh.Range
 	var listed []mesh.Range
-	var items []mesh.ItemVersion
+	var itemsPer [][]mesh.ItemVersion
 	var push []mesh.Record
 	for _, theirs := range m.Ranges {
 		if theirs.Bits > mesh.IDBytes*8-4 {
@@ -40,7 +44,7 @@ func OnSyncRanges(st *store.Store, m *mesh.SyncRanges) []mesh.Message {
 			}
 		case mine.Count == 0 || mine.Count+theirs.Count <= 2*ItemThreshold || theirs.Bits >= mesh.IDBytes*8-4:
 			listed = append(listed, mine)
-			items = append(items, st.Items(theirs.Prefix, theirs.Bits)...)
+			itemsPer = append(itemsPer, st.Items(theirs.Prefix, theirs.Bits))
 		default:
 			for _, child := range store.Children(theirs.Prefix, theirs.Bits) {
 				split = append(split, st.Fingerprint(child, theirs.Bits+4))
@@ -48,13 +52,32 @@ func OnSyncRanges(st *store.Store, m *mesh.SyncRanges) []mesh.Message {
 		}
 	}
 	var out []mesh.Message
-	if len(split) > 0 {
-		out = append(out, &mesh.SyncRanges{Session: m.Session, Ranges: split})
+	for len(split) > 0 {
+		n := min(len(split), mesh.MaxRanges)
+		out = append(out, &mesh.SyncRanges{Session: m.Session, Ranges: split[:n]})
+		split = split[n:]
 	}
-	if len(listed) > 0 {
-		out = append(out, &mesh.SyncItems{Session: m.Session, Ranges: listed, Items: items})
-	}
+	out = append(out, itemMessages(m.Session, listed, itemsPer)...)
 	return append(out, storeMessages(push)...)
+}
+
+// itemMessages packs listed ranges and their items into SyncItems messages within the codec's
+// limits, keeping every range together with all of its items.
+func itemMessages(session uint64, ranges []mesh.Range, items [][]mesh.ItemVersion) []mesh.Message {
+	var out []mesh.Message
+	cur := &mesh.SyncItems{Session: session}
+	for i, rg := range ranges {
+		if len(cur.Ranges) > 0 && (len(cur.Ranges) >= mesh.MaxRanges || len(cur.Ranges)+len(cur.Items)+len(items[i]) >= maxItemsPerMessage) {
+			out = append(out, cur)
+			cur = &mesh.SyncItems{Session: session}
+		}
+		cur.Ranges = append(cur.Ranges, rg)
+		cur.Items = append(cur.Items, items[i]...)
+	}
+	if len(cur.Ranges) > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // OnSyncItems compares the other side's items with ours in the listed ranges: it returns a
@@ -84,7 +107,7 @@ func OnSyncItems(st *store.Store, m *mesh.SyncItems) []mesh.Message {
 	}
 	var out []mesh.Message
 	for len(want) > 0 {
-		n := min(len(want), 1024)
+		n := min(len(want), mesh.MaxHashes)
 		out = append(out, &mesh.SyncWant{Session: m.Session, Hashes: want[:n]})
 		want = want[n:]
 	}
@@ -116,10 +139,8 @@ func newerItem(a mesh.ItemVersion, b mesh.Record) bool {
 
 func storeMessages(recs []mesh.Record) []mesh.Message {
 	var out []mesh.Message
-	for len(recs) > 0 {
-		n := min(len(recs), maxRecordsPerStore)
-		out = append(out, &mesh.Store{Records: recs[:n]})
-		recs = recs[n:]
+	for _, b := range mesh.BatchRecords(recs, maxRecordsPerStore) {
+		out = append(out, &mesh.Store{Records: b})
 	}
 	return out
 }

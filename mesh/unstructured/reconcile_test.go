@@ -19,7 +19,9 @@ type recordGen struct {
 	n int
 }
 
-func newRecordGen(seed uint64) *recordGen { return &recordGen{r: rand.New(rand.NewPCG(seed, seed^0x5eed))} }
+func newRecordGen(seed uint64) *recordGen {
+	return &recordGen{r: rand.New(rand.NewPCG(seed, seed^0x5eed))}
+}
 
 func (g *recordGen) bytes(n int) []byte {
 	b := make([]byte, n)
@@ -69,8 +71,8 @@ func fill(recs ...[]mesh.Record) *store.Store {
 // syncStats describes one reconciliation.
 type syncStats struct {
 	messages int
-	bytes    int // sum of the encoded sizes of every message sent
-	depth    int // longest chain of messages, each answering the previous one
+	bytes    int            // sum of the encoded sizes of every message sent
+	depth    int            // longest chain of messages, each answering the previous one
 	byType   map[string]int // messages by Go type
 }
 
