@@ -239,8 +239,10 @@ func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 			cands = append(cands, p)
 		}
 	} else {
+		// The far slice's own peers know the whole target slice; anything further away is no
+		// better than them, so only an empty slice falls back to the whole table.
 		cands = append(cands, t.far[t.slice(target)]...)
-		if len(cands) < n {
+		if len(cands) == 0 {
 			cands = t.entries()
 		}
 	}

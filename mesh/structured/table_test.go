@@ -383,8 +383,8 @@ func TestClosest(t *testing.T) {
 		{"own slice", 0, 8, tb.Near()},
 		{"own slice, more than it holds", 0, 100, tb.Near()},
 		{"far slice", 2, k, tb.FarSlice(2)},
-		{"far slice, fewer than wanted", 2, k + 1, everyone},
-		{"far slice with one peer", 6, 3, everyone},
+		{"far slice, fewer than wanted: only the slice's own peers", 2, k + 1, tb.FarSlice(2)},
+		{"far slice with one peer", 6, 3, tb.FarSlice(6)},
 		{"empty far slice", 7, 5, everyone},
 	} {
 		for range 20 {
@@ -395,7 +395,7 @@ func TestClosest(t *testing.T) {
 			}
 		}
 	}
-	// Fallback still ranks the target slice's own peers first.
+	// A non-empty far slice answers with its own peers only.
 	target := idIn(r, 6, bits)
 	if got := tb.Closest(target, 3); tb.SliceOf(got[0].ID) != 6 {
 		t.Fatalf("the one peer of the target's slice is not first: %v", got)
