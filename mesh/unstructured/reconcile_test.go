@@ -275,6 +275,37 @@ func TestReconcileIdenticalStoresSendOneMessage(t *testing.T) {
 	t.Logf("identical stores of %d records: %d message, %d bytes", len(recs), st.messages, st.bytes)
 }
 
+// A peer with nothing gets the whole set at about the cost of sending it once, and at once: no
+// descent through ranges and no item lists, whichever side starts.
+func TestReconcileWithAnEmptyPeerSendsTheSetOnce(t *testing.T) {
+	recs := gen(newRecordGen(7), 1000)
+	whole := 0
+	for _, m := range storeMessages(recs) {
+		whole += mesh.EncodedSize(m)
+	}
+	for _, fullStarts := range []bool{true, false} {
+		full, empty := fill(recs), store.New()
+		var st syncStats
+		if fullStarts {
+			st = reconcile(t, full, empty)
+		} else {
+			st = reconcile(t, empty, full)
+		}
+		if empty.Len() != len(recs) {
+			t.Fatalf("full starts %v: empty peer got %d of %d records", fullStarts, empty.Len(), len(recs))
+		}
+		t.Logf("full starts %v: %d messages, %d bytes; the records alone take %d bytes", fullStarts, st.messages, st.bytes, whole)
+		// Empty starts: its root fingerprint is answered with the records. Full starts: the
+		// empty peer answers with an empty item list, which is answered with the records.
+		if wantDepth := map[bool]int{true: 3, false: 2}[fullStarts]; st.depth > wantDepth {
+			t.Errorf("full starts %v: records arrived after a chain of %d messages, want %d", fullStarts, st.depth, wantDepth)
+		}
+		if st.bytes > whole+whole/100 {
+			t.Errorf("full starts %v: %d bytes, more than 1%% over sending the records (%d)", fullStarts, st.bytes, whole)
+		}
+	}
+}
+
 // TestReconcileCostFollowsTheDifference checks the point of range-based reconciliation: two
 // peers sharing 5,000 records and differing in d exchange bytes in proportion to d, not to the
 // 5,000.
