@@ -1,6 +1,7 @@
 package hybrid
 
 import (
+	"sort"
 	"time"
 
 	"meshcomm/flood"
@@ -108,4 +109,59 @@ func (n *Node) antiEntropy(now time.Time) {
 		return
 	}
 	n.startSync(n.contactOf(nbs[n.rnd.IntN(len(nbs))]))
+}
+
+// syncCooldown spaces reconciliations started with one neighbour by cascades.
+const syncCooldown = 500 * time.Millisecond
+
+// cascadeSync spreads what reconciliation (or a DHT peer) brought in: every other neighbour is
+// asked to reconcile, which costs one fingerprint where it already holds everything and carries
+// just the difference where it does not. Re-flooding the records instead would resend the whole
+// difference to every peer of the mesh on every contact.
+func (n *Node) cascadeSync(now time.Time, except mesh.NodeID) {
+	for _, id := range n.nb.List() {
+		if id == except {
+			continue
+		}
+		if now.Before(n.syncAfter[id]) {
+			n.syncOwed[id] = true
+			continue
+		}
+		n.syncAfter[id] = now.Add(syncCooldown)
+		n.startSync(n.contactOf(id))
+	}
+}
+
+// owedSyncs starts the cascaded reconciliations that waited for their neighbour's cooldown.
+func (n *Node) owedSyncs(now time.Time) {
+	var due []mesh.NodeID
+	for id := range n.syncOwed {
+		if !now.Before(n.syncAfter[id]) {
+			due = append(due, id)
+		}
+	}
+	sortIDs(due)
+	for _, id := range due {
+		delete(n.syncOwed, id)
+		if n.nb.IsNeighbor(id) {
+			n.syncAfter[id] = now.Add(syncCooldown)
+			n.startSync(n.contactOf(id))
+		}
+	}
+	for id, at := range n.syncAfter {
+		if now.Sub(at) > time.Minute {
+			delete(n.syncAfter, id)
+		}
+	}
+}
+
+func sortIDs(ids []mesh.NodeID) {
+	sort.Slice(ids, func(i, j int) bool {
+		for k := range ids[i] {
+			if ids[i][k] != ids[j][k] {
+				return ids[i][k] < ids[j][k]
+			}
+		}
+		return false
+	})
 }

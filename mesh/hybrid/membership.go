@@ -50,6 +50,15 @@ func (n *Node) onNeighborhood(now time.Time, r *request, m *mesh.Neighborhood) {
 	n.learn(now, m.Near)
 	n.learn(now, m.Far)
 	n.evaluateMode(now)
+	if r.nbFor == nbJoin {
+		// A node that has just joined places its own records at once (a collective switch
+		// instead waits out SwitchGrace: every record is still everywhere then).
+		for _, k := range n.ownKeys() {
+			if o := n.own[k]; len(o.replicas) == 0 {
+				n.place(now, o)
+			}
+		}
+	}
 	if r.nbFor == nbMerge {
 		n.broadcastMerge(now, append(append([]mesh.Contact{r.to}, m.Near...), m.Far...))
 	}

@@ -52,13 +52,15 @@ type Node struct {
 	flooder *flood.Flooder[mesh.NodeID, []mesh.Record]
 	table   *structured.Table
 
-	own      map[mesh.RecordKey]*ownRecord
-	pending  map[uint64]*request
-	lookups  map[uint64]*lookup
-	merges   map[[mesh.IDBytes]byte]time.Time // merge broadcasts seen
-	handoffs map[mesh.RecordKey]*handoff      // records being handed to their replicas before removal
-	nextReq  uint64
-	nextLook uint64
+	own       map[mesh.RecordKey]*ownRecord
+	pending   map[uint64]*request
+	lookups   map[uint64]*lookup
+	merges    map[[mesh.IDBytes]byte]time.Time // merge broadcasts seen
+	handoffs  map[mesh.RecordKey]*handoff      // records being handed to their replicas before removal
+	syncAfter map[mesh.NodeID]time.Time        // flood mode: earliest next cascaded reconciliation
+	syncOwed  map[mesh.NodeID]bool             // flood mode: cascaded reconciliations waiting for that time
+	nextReq   uint64
+	nextLook  uint64
 
 	nextHousekeep   time.Time
 	nextAntiEntropy time.Time
@@ -88,22 +90,24 @@ var ErrLeft = errors.New("node has left the mesh")
 func New(cfg Config) *Node {
 	t := cfg.Tuning.withDefaults()
 	n := &Node{
-		self:     cfg.Self,
-		signer:   cfg.Signer,
-		verify:   cfg.Verifier,
-		rnd:      cfg.Rand,
-		t:        t,
-		mode:     mesh.ModeFlood,
-		store:    store.New(),
-		nb:       unstructured.NewNeighbors(t.MaxNeighbors),
-		table:    structured.NewTable(cfg.Self.ID, t.FarPerSlice),
-		own:      map[mesh.RecordKey]*ownRecord{},
-		pending:  map[uint64]*request{},
-		lookups:  map[uint64]*lookup{},
-		merges:   map[[mesh.IDBytes]byte]time.Time{},
-		handoffs: map[mesh.RecordKey]*handoff{},
-		estimate: 1,
-		counters: Counters{RecordsRefused: map[string]uint64{}},
+		self:      cfg.Self,
+		signer:    cfg.Signer,
+		verify:    cfg.Verifier,
+		rnd:       cfg.Rand,
+		t:         t,
+		mode:      mesh.ModeFlood,
+		store:     store.New(),
+		nb:        unstructured.NewNeighbors(t.MaxNeighbors),
+		table:     structured.NewTable(cfg.Self.ID, t.FarPerSlice),
+		own:       map[mesh.RecordKey]*ownRecord{},
+		pending:   map[uint64]*request{},
+		lookups:   map[uint64]*lookup{},
+		merges:    map[[mesh.IDBytes]byte]time.Time{},
+		handoffs:  map[mesh.RecordKey]*handoff{},
+		syncAfter: map[mesh.NodeID]time.Time{},
+		syncOwed:  map[mesh.NodeID]bool{},
+		estimate:  1,
+		counters:  Counters{RecordsRefused: map[string]uint64{}},
 	}
 	n.flooder = flood.New[mesh.NodeID, []mesh.Record](flood.Config{})
 	return n
@@ -228,20 +232,15 @@ func (n *Node) NextTick() time.Time {
 	return next
 }
 
-// AddPeer tells the core a direct link to c exists (discovery found it, or a static peer).
+// AddPeer tells the core a direct link to c exists (discovery found it, or a static peer). Both
+// ends say Hello; reconciliation starts once each knows the other's mode.
 func (n *Node) AddPeer(now time.Time, c mesh.Contact) {
 	if n.left || c.ID == n.self.ID {
 		return
 	}
-	known := n.table.Knows(c.ID) || n.store.Len() > 0 && n.hasNodeRecord(c.ID, now)
-	picked := n.nb.AddLink(c)
+	n.nb.AddLink(c)
 	n.send(c, &mesh.Hello{Status: n.status(), Self: n.self})
 	n.emit(mesh.PeerUp{Peer: c})
-	if n.mode == mesh.ModeFlood && (picked || !known) {
-		// A link to a peer we know nothing of may join two meshes: always reconcile with it.
-		n.nb.MarkIn(c.ID)
-		n.startSync(c)
-	}
 }
 
 // RemovePeer tells the core the direct link to id is gone.

@@ -55,7 +55,9 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 			n.send(from, &mesh.StoreAck{ReqID: m.ReqID, Stored: uint16(len(m.Records) - refused), Refused: uint16(refused)})
 		}
 		if n.mode == mesh.ModeFlood {
-			n.floodRecords(now, fresh)
+			if len(fresh) > 0 {
+				n.cascadeSync(now, from.ID)
+			}
 		} else {
 			n.handOffLater(fresh)
 		}
@@ -68,7 +70,9 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 	case *mesh.FloodAck:
 		n.flooder.Acked(from.ID, m.ID)
 	case *mesh.SyncRanges, *mesh.SyncItems, *mesh.SyncWant:
-		n.onSync(from, msg)
+		if n.mode == mesh.ModeFlood {
+			n.onSync(from, msg)
+		} // a DHT peer holds only its share: the asker learns from Hello to join the DHT instead
 	case *mesh.NeighborhoodReq:
 		n.send(from, n.neighborhood(m.ReqID))
 	case *mesh.Neighborhood:
@@ -157,10 +161,26 @@ func (n *Node) onHello(now time.Time, from mesh.Contact, m *mesh.Hello, wasKnown
 		}
 		return
 	}
+	if n.mode == mesh.ModeFlood && m.Mode == mesh.ModeFlood && n.nb.HasLink(from.ID) && lessID(n.self.ID, from.ID) {
+		// One end of each new link reconciles the whole record set; a link to a peer of
+		// another mesh is how two meshes become one.
+		n.nb.MarkIn(from.ID)
+		n.startSync(from)
+		return
+	}
 	if n.mode == mesh.ModeDHT && !wasKnown && n.nb.HasLink(from.ID) && n.settled(now) && m.Mode == mesh.ModeDHT {
 		id := n.track(now, &request{kind: reqMergeProbe, to: from})
 		n.send(from, &mesh.FindNode{ReqID: id, Target: n.self.ID})
 	}
+}
+
+func lessID(a, b mesh.NodeID) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
 }
 
 // broadcastMergeTo tells the members of a small flood mesh this node is leaving for a DHT mesh

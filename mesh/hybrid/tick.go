@@ -29,6 +29,7 @@ func (n *Node) Tick(now time.Time) {
 	n.expireLookups(now)
 	switch n.mode {
 	case mesh.ModeFlood:
+		n.owedSyncs(now)
 		if !now.Before(n.nextAntiEntropy) {
 			n.nextAntiEntropy = now.Add(n.jitter(n.t.AntiEntropyInterval))
 			n.antiEntropy(now)
