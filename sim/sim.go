@@ -1,0 +1,402 @@
+package sim
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"time"
+
+	"meshcomm/mesh"
+)
+
+// node is the simulator's view of one simulated peer.
+type node struct {
+	core    Core
+	contact mesh.Contact
+	team    int
+	joined  time.Duration
+	reg     mesh.RecordKey // the node's registration
+	name    string         // its address of record
+	ext     int32          // its extension number
+	version int            // how many times the registration was published (for fresh values)
+
+	tickAt  time.Duration // when the pending tick event fires
+	tickGen uint32        // generation of the pending tick event; older ones are stale
+	ticking bool          // a tick event is pending
+}
+
+// team is one incident team: its authority and its domain.
+type team struct {
+	auth   *mesh.Authority
+	domain string
+}
+
+// Sim is one simulation run: the event queue, the nodes and the measurements.
+type Sim struct {
+	cfg      Config
+	q        eventQueue
+	now      time.Duration // virtual time since Epoch
+	net      *network
+	nodes    []*node
+	byID     map[mesh.NodeID]int32
+	rnd      *rand.Rand // scenario and workload choices (the link model has its own source)
+	verifier *mesh.Ed25519Verifier
+	teams    []team
+	live     []int32 // live nodes, in no particular order
+	livePos  []int32 // position of each node in live, -1 when dead
+	plan     plan
+
+	lookups  lookupTable
+	work     workloadStats
+	traffic  traffic
+	oracle   *oracle
+	props    *propagation
+	audit    auditState
+	nodeSecs float64 // live node-seconds within the measurement span
+	accrued  time.Duration
+
+	modeCounts ModeCounts
+	events     uint64
+	peakHeap   uint64
+	err        error
+}
+
+// traffic counts what the cores sent.
+type traffic struct {
+	messages        uint64
+	lookupBytes     uint64 // FindValue and Value
+	maintBytes      uint64 // every other message type
+	spanLookupBytes uint64 // the same, within the measurement span
+	spanMaintBytes  uint64
+	unknownDest     uint64 // messages to a node id the simulator never created
+	wireErrors      uint64 // messages the codec refused (Wire mode)
+	modeSwitches    uint64
+	refused         uint64
+	byType          [256]typeTraffic // indexed by mesh.MsgType
+}
+
+// typeTraffic counts the messages of one type.
+type typeTraffic struct {
+	name            string // Go type name, captured from the first message seen
+	messages, bytes uint64
+}
+
+func newSim(cfg Config) *Sim {
+	s := &Sim{
+		cfg:      cfg,
+		byID:     make(map[mesh.NodeID]int32, cfg.Nodes),
+		rnd:      rand.New(rand.NewPCG(cfg.Seed, 0x5eed_5ce0)),
+		verifier: &mesh.Ed25519Verifier{},
+	}
+	s.net = newNetwork(cfg.Latency, cfg.Jitter, cfg.Loss, rand.New(rand.NewPCG(cfg.Seed, 0x11_4c)))
+	s.lookups.pending = map[lookupKey]int32{}
+	teams := 1
+	if cfg.Scenario == ScenarioMerge {
+		teams = 2
+	}
+	for t := range teams {
+		auth := mesh.NewAuthority(derive(cfg.Seed, "authority", uint64(t)))
+		s.teams = append(s.teams, team{auth: auth, domain: fmt.Sprintf("team-%c", 'a'+t)})
+		s.verifier.Trusted = append(s.verifier.Trusted, auth.PublicKey())
+	}
+	return s
+}
+
+// derive makes a 32-byte key seed from the run's seed, a purpose and an index.
+func derive(seed uint64, purpose string, i uint64) [32]byte {
+	b := binary.BigEndian.AppendUint64([]byte("meshcomm-sim/"+purpose+"/"), seed)
+	b = binary.BigEndian.AppendUint64(b, i)
+	return sha256.Sum256(b)
+}
+
+// vt is the current virtual time as a wall-clock value for the cores.
+func (s *Sim) vt() time.Time { return Epoch.Add(s.now) }
+
+// at schedules fn at virtual time t (never in the past).
+func (s *Sim) at(t time.Duration, fn func()) {
+	s.q.push(max(t, s.now), event{kind: evAction, fn: fn})
+}
+
+// run processes events up to and including virtual time end, or until stop reports true.
+func (s *Sim) run(end time.Duration, stop func() bool) {
+	for s.err == nil && s.q.len() > 0 {
+		if at, _ := s.q.peek(); at > end {
+			break
+		}
+		at, ev := s.q.pop()
+		s.now = at
+		switch ev.kind {
+		case evDeliver:
+			s.deliver(ev)
+		case evTick:
+			s.tick(ev)
+		case evAction:
+			ev.fn()
+		}
+		if s.events++; s.events%memSampleEvery == 0 {
+			s.sampleHeap()
+		}
+		if stop != nil && stop() {
+			return
+		}
+	}
+	if stop == nil && s.now < end {
+		s.now = end
+	}
+}
+
+func (s *Sim) sampleHeap() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.peakHeap = max(s.peakHeap, ms.HeapAlloc)
+}
+
+func (s *Sim) deliver(ev event) {
+	if !s.net.arrives(ev.from, ev.node) {
+		return
+	}
+	s.nodes[ev.node].core.Step(s.vt(), s.nodes[ev.from].contact, ev.msg)
+	s.drain(ev.node, false)
+}
+
+func (s *Sim) tick(ev event) {
+	n := s.nodes[ev.node]
+	if !s.net.alive[ev.node] || ev.gen != n.tickGen || !n.ticking {
+		return // stale: the node died or its tick was rescheduled
+	}
+	n.ticking = false
+	n.core.Tick(s.vt())
+	s.drain(ev.node, true)
+}
+
+// drain performs the effects a node's core accumulated and reschedules its tick.
+func (s *Sim) drain(i int32, afterTick bool) {
+	rd := s.nodes[i].core.Ready()
+	for _, env := range rd.Messages {
+		s.send(i, env)
+	}
+	for _, e := range rd.Events {
+		switch e := e.(type) {
+		case mesh.LookupDone:
+			s.lookupDone(i, e)
+		case mesh.ModeChanged:
+			s.traffic.modeSwitches++
+		case mesh.Refused:
+			s.traffic.refused++
+		}
+	}
+	if s.props != nil {
+		s.props.observe(s, i)
+	}
+	s.schedule(i, afterTick)
+}
+
+// send accounts one message and puts it on the link model.
+func (s *Sim) send(from int32, env mesh.Envelope) {
+	msg := env.Msg
+	var size int
+	if s.cfg.Wire {
+		b, err := mesh.Encode(msg)
+		if err == nil {
+			msg, err = mesh.Decode(b)
+		}
+		if err != nil {
+			s.traffic.wireErrors++
+			return
+		}
+		size = len(b)
+	} else {
+		size = mesh.EncodedSize(msg)
+	}
+	s.traffic.messages++
+	tt := &s.traffic.byType[msg.Type()]
+	if tt.messages == 0 {
+		tt.name = strings.TrimPrefix(fmt.Sprintf("%T", msg), "*mesh.")
+	}
+	tt.messages++
+	tt.bytes += uint64(size)
+	inSpan := s.now >= s.plan.spanStart && s.now <= s.plan.spanEnd
+	if t := msg.Type(); t == mesh.TypeFindValue || t == mesh.TypeValue {
+		s.traffic.lookupBytes += uint64(size)
+		if inSpan {
+			s.traffic.spanLookupBytes += uint64(size)
+		}
+	} else {
+		s.traffic.maintBytes += uint64(size)
+		if inSpan {
+			s.traffic.spanMaintBytes += uint64(size)
+		}
+	}
+	to, ok := s.byID[env.To.ID]
+	if !ok {
+		s.traffic.unknownDest++
+		return
+	}
+	d, ok := s.net.transmit(from, to)
+	if !ok {
+		return
+	}
+	s.q.push(s.now+d, event{kind: evDeliver, node: to, from: from, msg: msg})
+}
+
+// schedule puts the node's next Tick on the queue; an earlier pending tick becomes stale.
+func (s *Sim) schedule(i int32, afterTick bool) {
+	n := s.nodes[i]
+	if !s.net.alive[i] {
+		return
+	}
+	next := n.core.NextTick()
+	if next.IsZero() {
+		n.ticking = false
+		return
+	}
+	at := next.Sub(Epoch)
+	earliest := s.now
+	if afterTick {
+		earliest += minTickSpacing
+	}
+	at = max(at, earliest)
+	if n.ticking && n.tickAt == at {
+		return
+	}
+	n.tickGen++
+	n.tickAt, n.ticking = at, true
+	s.q.push(at, event{kind: evTick, node: i, gen: n.tickGen})
+}
+
+// join creates, starts and connects a new node of team t in component comp and returns its
+// index (-1 if it could not be created; the run then fails).
+func (s *Sim) join(t int, comp int32) int32 {
+	idx := int32(len(s.nodes))
+	ext := 100 + idx
+	name := fmt.Sprintf("sip:%d@%s", ext, s.teams[t].domain)
+	signer, err := s.teams[t].auth.Issue(derive(s.cfg.Seed, "node", uint64(idx)), name)
+	if err != nil {
+		s.fail(fmt.Errorf("issue credential for %s: %w", name, err))
+		return -1
+	}
+	id := signer.Identity().Node
+	n := &node{contact: mesh.Contact{ID: id}, team: t, joined: s.now, name: name, ext: ext}
+	n.core = s.cfg.NewCore(CoreConfig{Self: n.contact, Signer: signer, Verifier: s.verifier,
+		Rand: rand.New(rand.NewPCG(s.cfg.Seed, uint64(idx)))})
+	if s.net.addNode(comp) != idx {
+		panic("sim: node index out of step with the network")
+	}
+	s.nodes = append(s.nodes, n)
+	s.byID[id] = idx
+	s.accrue()
+	s.livePos = append(s.livePos, int32(len(s.live)))
+	s.live = append(s.live, idx)
+
+	n.core.Start(s.vt())
+	n.reg = mesh.RecordKey{Resource: mesh.ResourceIDFor(name), Kind: mesh.KindRegistration, Key: string(id[:])}
+	s.publish(idx)
+	for _, p := range s.pickLinks(idx, linksPerJoin) {
+		s.connect(idx, p)
+	}
+	return idx
+}
+
+// publish (re)publishes the node's registration with a fresh contact value.
+func (s *Sim) publish(i int32) (mesh.Record, bool) {
+	n := s.nodes[i]
+	n.version++
+	value := fmt.Sprintf("sip:%d@%s.mesh;v=%d", n.ext, n.contact.ID.Short(), n.version)
+	rec, err := n.core.Publish(s.vt(), mesh.KindRegistration, n.reg.Resource, n.contact.ID[:], []byte(value), registrationTTL)
+	if err != nil {
+		s.fail(fmt.Errorf("node %s publishes its registration: %w", n.contact.ID.Short(), err))
+		return rec, false
+	}
+	s.drain(i, false)
+	return rec, true
+}
+
+func (s *Sim) fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+}
+
+// pickLinks draws up to k distinct live nodes of i's component, other than i, not linked to i.
+func (s *Sim) pickLinks(i int32, k int) []int32 {
+	var out []int32
+	for try := 0; try < 16*k && len(out) < k; try++ {
+		p := s.live[s.rnd.IntN(len(s.live))]
+		if p == i || s.net.comp[p] != s.net.comp[i] || s.net.linked(i, p) || containsNode(out, p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func containsNode(xs []int32, x int32) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// connect reports a new direct link to both ends.
+func (s *Sim) connect(a, b int32) {
+	if !s.net.link(a, b) {
+		return
+	}
+	s.nodes[a].core.AddPeer(s.vt(), s.nodes[b].contact)
+	s.drain(a, false)
+	s.nodes[b].core.AddPeer(s.vt(), s.nodes[a].contact)
+	s.drain(b, false)
+}
+
+// disconnect reports the loss of a direct link to both ends (the link is already removed).
+func (s *Sim) disconnect(a, b int32) {
+	s.nodes[a].core.RemovePeer(s.vt(), s.nodes[b].contact.ID)
+	s.drain(a, false)
+	s.nodes[b].core.RemovePeer(s.vt(), s.nodes[a].contact.ID)
+	s.drain(b, false)
+}
+
+// kill stops a node without a word: its pending events become no-ops.
+func (s *Sim) kill(i int32) {
+	if !s.net.alive[i] {
+		return
+	}
+	s.accrue()
+	s.net.kill(i)
+	last := s.live[len(s.live)-1]
+	pos := s.livePos[i]
+	s.live[pos], s.livePos[last] = last, pos
+	s.live = s.live[:len(s.live)-1]
+	s.livePos[i] = -1
+}
+
+// leave shuts a node down cleanly: its Leave messages go out, then it stops.
+func (s *Sim) leave(i int32) {
+	if !s.net.alive[i] {
+		return
+	}
+	s.nodes[i].core.Leave(s.vt())
+	s.drain(i, false)
+	s.kill(i)
+}
+
+// accrue adds live node-seconds up to now, counting only the measurement span.
+func (s *Sim) accrue() {
+	from, to := max(s.accrued, s.plan.spanStart), min(s.now, s.plan.spanEnd)
+	if to > from {
+		s.nodeSecs += float64(len(s.live)) * (to - from).Seconds()
+	}
+	s.accrued = max(s.accrued, s.now)
+}
+
+// randomLive returns a uniformly drawn live node.
+func (s *Sim) randomLive() int32 { return s.live[s.rnd.IntN(len(s.live))] }
+
+func (s *Sim) alive(i int32) bool { return s.net.alive[i] }
+
+func (s *Sim) sameComponent(a, b int32) bool { return s.net.comp[a] == s.net.comp[b] }
