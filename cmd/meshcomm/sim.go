@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"meshcomm/sim"
@@ -38,11 +39,25 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Session, "session", sim.DefaultSession, "churn: median session length")
 	fs.Float64Var(&cfg.LookupRate, "lookup-rate", 0, "workload lookups per virtual second (0: about 5000 per run)")
 	fs.BoolVar(&cfg.Wire, "wire", false, "encode and decode every message through the wire codec (slower)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
 		}
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "meshcomm sim: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "meshcomm sim: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "meshcomm sim: unexpected argument %q\n", fs.Arg(0))

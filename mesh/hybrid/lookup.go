@@ -64,6 +64,9 @@ func (n *Node) track(now time.Time, r *request) uint64 {
 	r.id = n.newReqID()
 	r.deadline = now.Add(n.t.RequestTimeout)
 	n.pending[r.id] = r
+	if n.pendingMin.IsZero() || r.deadline.Before(n.pendingMin) {
+		n.pendingMin = r.deadline
+	}
 	return r.id
 }
 

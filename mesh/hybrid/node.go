@@ -52,21 +52,23 @@ type Node struct {
 	flooder *flood.Flooder[mesh.NodeID, []mesh.Record]
 	table   *structured.Table
 
-	own       map[mesh.RecordKey]*ownRecord
-	pending   map[uint64]*request
-	lookups   map[uint64]*lookup
-	merges    map[[mesh.IDBytes]byte]time.Time // merge broadcasts seen
-	handoffs  map[mesh.RecordKey]*handoff      // records being handed to their replicas before removal
-	syncAfter map[mesh.NodeID]time.Time        // flood mode: earliest next cascaded reconciliation
-	syncOwed  map[mesh.NodeID]bool             // flood mode: cascaded reconciliations waiting for that time
-	nextReq   uint64
-	nextLook  uint64
+	own        map[mesh.RecordKey]*ownRecord
+	pending    map[uint64]*request
+	lookups    map[uint64]*lookup
+	merges     map[[mesh.IDBytes]byte]time.Time // merge broadcasts seen
+	handoffs   map[mesh.RecordKey]*handoff      // records being handed to their replicas before removal
+	syncAfter  map[mesh.NodeID]time.Time        // flood mode: earliest next cascaded reconciliation
+	syncOwed   map[mesh.NodeID]bool             // flood mode: cascaded reconciliations waiting for that time
+	nextReq    uint64
+	pendingMin time.Time // no pending request has an earlier deadline (zero: none pending)
+	nextLook   uint64
 
 	nextHousekeep   time.Time
 	nextAntiEntropy time.Time
 	nextProbe       time.Time
 	nextSweep       time.Time
 	outcomes        []bool // recent request outcomes (true = answered), for partition suspicion
+	lastFullProbe   time.Time
 
 	out      mesh.Ready
 	counters Counters
@@ -221,10 +223,8 @@ func (n *Node) NextTick() time.Time {
 		return Never
 	}
 	next := n.nextHousekeep
-	for _, r := range n.pending {
-		if r.deadline.Before(next) {
-			next = r.deadline
-		}
+	if !n.pendingMin.IsZero() && n.pendingMin.Before(next) {
+		next = n.pendingMin // may be early if that request was answered: a harmless extra tick
 	}
 	if d := n.flooder.NextDeadline(); !d.IsZero() && d.Before(next) {
 		next = d

@@ -72,7 +72,10 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 	case *mesh.SyncRanges, *mesh.SyncItems, *mesh.SyncWant:
 		if n.mode == mesh.ModeFlood {
 			n.onSync(from, msg)
-		} // a DHT peer holds only its share: the asker learns from Hello to join the DHT instead
+		} else if _, opening := msg.(*mesh.SyncRanges); opening {
+			// A DHT peer holds only its share: tell the asker to join the DHT instead.
+			n.send(from, &mesh.Hello{Status: n.status(), Self: n.self})
+		}
 	case *mesh.NeighborhoodReq:
 		n.send(from, n.neighborhood(m.ReqID))
 	case *mesh.Neighborhood:
@@ -150,8 +153,13 @@ func (n *Node) onTouchAck(now time.Time, r *request, missing bool) {
 }
 
 func (n *Node) onHello(now time.Time, from mesh.Contact, m *mesh.Hello, wasKnown bool) {
+	if n.mode == mesh.ModeDHT && m.Mode == mesh.ModeFlood && wasKnown {
+		// A member of this mesh has shrunk back to flood mode: check who is still alive.
+		n.suspectShrink(now)
+		return
+	}
 	if n.mode == mesh.ModeFlood && m.Mode == mesh.ModeDHT && int(m.SizeEstimate) >= n.t.DHTToFlood &&
-		int(m.SizeEstimate) > n.estimate {
+		int(m.SizeEstimate) > n.estimate && (n.counters.ModeSwitches == 0 || now.Sub(n.modeAt) >= n.t.MinDHTDwell) {
 		// A larger DHT mesh is within reach: join it, and bring this mesh along.
 		members := n.table.Near()
 		n.switchMode(now, mesh.ModeDHT)

@@ -48,12 +48,19 @@ func (n *Node) Tick(now time.Time) {
 }
 
 func (n *Node) expireRequests(now time.Time) {
+	if n.pendingMin.IsZero() || now.Before(n.pendingMin) {
+		return
+	}
 	var due []uint64
+	var earliest time.Time
 	for id, r := range n.pending {
 		if !now.Before(r.deadline) {
 			due = append(due, id)
+		} else if earliest.IsZero() || r.deadline.Before(earliest) {
+			earliest = r.deadline
 		}
 	}
+	n.pendingMin = earliest
 	sort.Slice(due, func(i, j int) bool { return due[i] < due[j] })
 	for _, id := range due {
 		r := n.pending[id]
@@ -111,6 +118,18 @@ func (n *Node) expireLookups(now time.Time) {
 	}
 }
 
+// suspectShrink pings the whole near slice soon (at most once per ProbeInterval).
+func (n *Node) suspectShrink(now time.Time) {
+	if now.Sub(n.lastFullProbe) < n.t.ProbeInterval {
+		return
+	}
+	n.lastFullProbe = now
+	for _, c := range n.table.Near() {
+		id := n.track(now, &request{kind: reqPing, to: c})
+		n.send(c, &mesh.Ping{Nonce: id, Status: n.status()})
+	}
+}
+
 // probe pings a random near peer (DHT mode), or every near peer when a partition is suspected.
 func (n *Node) probe(now time.Time) {
 	near := n.table.Near()
@@ -119,8 +138,9 @@ func (n *Node) probe(now time.Time) {
 	}
 	targets := []mesh.Contact{near[n.rnd.IntN(len(near))]}
 	if n.partitionSuspected() {
-		targets = near
 		n.outcomes = n.outcomes[:0]
+		n.suspectShrink(now)
+		return
 	}
 	for _, c := range targets {
 		id := n.track(now, &request{kind: reqPing, to: c})
@@ -205,4 +225,7 @@ func (n *Node) switchMode(now time.Time, to mesh.Mode) {
 		n.estimate = n.floodLiveCount(now)
 	}
 	n.emit(mesh.ModeChanged{From: from, To: to, SizeEstimate: n.estimate})
+	for _, c := range n.nb.Links() {
+		n.send(c, &mesh.Hello{Status: n.status(), Self: n.self}) // links learn the new mode
+	}
 }

@@ -259,22 +259,37 @@ func (t *Table) ClosestWithSelf(target [mesh.IDBytes]byte, n int) []mesh.Contact
 	return closestOf(cands, target, n)
 }
 
+// closestOf selects the n candidates closest to target by partial insertion (n is small, the
+// candidate set a few hundred): no sort of the whole set, one small allocation.
 func closestOf(cands []*Peer, target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	if n <= 0 {
+		return nil
+	}
 	type scored struct {
 		d mesh.Distance
-		c mesh.Contact
+		c *Peer
 	}
-	s := make([]scored, len(cands))
-	for i, p := range cands {
-		s[i] = scored{mesh.XOR(target, p.Contact.ID), p.Contact}
+	best := make([]scored, 0, min(n, len(cands)))
+	for _, p := range cands {
+		d := mesh.XOR(target, p.Contact.ID)
+		if len(best) == n && !d.Less(best[n-1].d) {
+			continue
+		}
+		i := len(best)
+		if i < n {
+			best = append(best, scored{})
+		} else {
+			i = n - 1
+		}
+		for i > 0 && d.Less(best[i-1].d) {
+			best[i] = best[i-1]
+			i--
+		}
+		best[i] = scored{d, p}
 	}
-	sort.Slice(s, func(i, j int) bool { return s[i].d.Less(s[j].d) })
-	if len(s) > n {
-		s = s[:n]
-	}
-	out := make([]mesh.Contact, len(s))
-	for i := range s {
-		out[i] = s[i].c
+	out := make([]mesh.Contact, len(best))
+	for i := range best {
+		out[i] = best[i].c.Contact
 	}
 	return out
 }
