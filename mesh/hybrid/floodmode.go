@@ -95,11 +95,12 @@ func (n *Node) onSync(from mesh.Contact, msg mesh.Message) {
 func (n *Node) floodLiveCount(now time.Time) int {
 	nowMs := now.UnixMilli()
 	c := 0
-	for _, r := range n.store.All() {
+	n.store.Range(func(r *mesh.Record) bool {
 		if r.Kind == mesh.KindNode && !r.Deleted && !r.Expired(nowMs) {
 			c++
 		}
-	}
+		return true
+	})
 	return max(c, 1)
 }
 

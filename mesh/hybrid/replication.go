@@ -89,20 +89,18 @@ func (n *Node) replicaList(o *ownRecord) []mesh.Contact {
 	return out
 }
 
-// onNewNear hands a newly met peer of this node's slice the records it is now responsible for.
+// onNewNear hands a newly met peer of this node's slice the records it is now a replica of. (A
+// replica the newcomer pushes out of the R closest keeps its copy until its next sweep, which
+// confirms the newcomer holds it before dropping it, so no record is lost in between.)
 func (n *Node) onNewNear(now time.Time, c mesh.Contact) {
 	var give []mesh.Record
-	for _, r := range n.store.All() {
-		if r.Kind == mesh.KindNode || !n.table.InMySlice(r.Resource) {
-			continue
+	n.store.Range(func(r *mesh.Record) bool {
+		if r.Kind != mesh.KindNode && n.table.InMySlice(r.Resource) &&
+			containsID(n.table.ClosestWithSelf(r.Resource, n.t.Replicas), c.ID) {
+			give = append(give, *r)
 		}
-		for _, x := range n.table.ClosestWithSelf(r.Resource, n.t.Replicas) {
-			if x.ID == c.ID {
-				give = append(give, r)
-				break
-			}
-		}
-	}
+		return true
+	})
 	for _, batch := range mesh.BatchRecords(give, 64) {
 		n.send(c, &mesh.Store{Records: batch})
 	}

@@ -192,6 +192,17 @@ func (s *Store) All() []mesh.Record {
 	return out
 }
 
+// Range calls fn for every record held, in the same order as All, without copying the store;
+// fn must not modify the store. It stops when fn returns false.
+func (s *Store) Range(fn func(r *mesh.Record) bool) {
+	s.sort()
+	for _, e := range s.sorted {
+		if !fn(&e.rec) {
+			return
+		}
+	}
+}
+
 func (s *Store) sort() {
 	if !s.dirty && len(s.sorted) == len(s.byKey) {
 		return

@@ -22,6 +22,9 @@ type Table struct {
 	bits int
 	near map[mesh.NodeID]*Peer
 	far  [][]*Peer // indexed by slice; far[mySlice] is unused
+	// sorted holds the near slice and this node itself ordered by identifier, so that the
+	// closest peers to a target are found by binary search (see closestSorted).
+	sorted []*Peer
 }
 
 // MaxSliceBits bounds the number of slices (2^16) whatever the size estimate says.
@@ -29,7 +32,27 @@ const MaxSliceBits = 16
 
 // NewTable makes an empty table for self keeping k peers per far slice.
 func NewTable(self mesh.NodeID, k int) *Table {
-	return &Table{self: self, k: k, near: map[mesh.NodeID]*Peer{}, far: make([][]*Peer, 1)}
+	t := &Table{self: self, k: k, near: map[mesh.NodeID]*Peer{}, far: make([][]*Peer, 1)}
+	t.sorted = []*Peer{{Contact: mesh.Contact{ID: self}}}
+	return t
+}
+
+func (t *Table) sortedIndex(id mesh.NodeID) int {
+	return sort.Search(len(t.sorted), func(i int) bool { return !lessID(t.sorted[i].Contact.ID, id) })
+}
+
+func (t *Table) sortedInsert(p *Peer) {
+	i := t.sortedIndex(p.Contact.ID)
+	t.sorted = append(t.sorted, nil)
+	copy(t.sorted[i+1:], t.sorted[i:])
+	t.sorted[i] = p
+}
+
+func (t *Table) sortedRemove(id mesh.NodeID) {
+	i := t.sortedIndex(id)
+	if i < len(t.sorted) && t.sorted[i].Contact.ID == id {
+		t.sorted = append(t.sorted[:i], t.sorted[i+1:]...)
+	}
 }
 
 // Bits is the number of prefix bits that define a slice.
@@ -67,6 +90,7 @@ func (t *Table) Retune(estimate int) bool {
 	t.bits = want
 	t.near = map[mesh.NodeID]*Peer{}
 	t.far = make([][]*Peer, 1<<want)
+	t.sorted = []*Peer{{Contact: mesh.Contact{ID: t.self}}}
 	for _, p := range all {
 		t.insert(p)
 	}
@@ -88,6 +112,7 @@ func (t *Table) entries() []*Peer {
 func (t *Table) insert(p *Peer) bool {
 	if t.InMySlice(p.Contact.ID) {
 		t.near[p.Contact.ID] = p
+		t.sortedInsert(p)
 		return true
 	}
 	s := t.slice(p.Contact.ID)
@@ -151,6 +176,7 @@ func (t *Table) Get(id mesh.NodeID) (*Peer, bool) { p := t.find(id); return p, p
 func (t *Table) Remove(id mesh.NodeID) bool {
 	if _, ok := t.near[id]; ok {
 		delete(t.near, id)
+		t.sortedRemove(id)
 		return true
 	}
 	if t.InMySlice(id) {
@@ -233,30 +259,68 @@ func (t *Table) Len() int {
 
 // Closest returns up to n known peers closest to target by XOR distance.
 func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
-	var cands []*Peer
 	if t.InMySlice(target) {
-		for _, p := range t.near {
-			cands = append(cands, p)
+		out := t.closestSorted(target, n+1)
+		for i, c := range out {
+			if c.ID == t.self {
+				return append(out[:i], out[i+1:]...)
+			}
 		}
-	} else {
-		// The far slice's own peers know the whole target slice; anything further away is no
-		// better than them, so only an empty slice falls back to the whole table.
-		cands = append(cands, t.far[t.slice(target)]...)
-		if len(cands) == 0 {
-			cands = t.entries()
+		if len(out) > n {
+			out = out[:n]
 		}
+		return out
+	}
+	// The far slice's own peers know the whole target slice; anything further away is no
+	// better than them, so only an empty slice falls back to the whole table.
+	cands := t.far[t.slice(target)]
+	if len(cands) == 0 {
+		cands = t.entries()
 	}
 	return closestOf(cands, target, n)
 }
 
 // ClosestWithSelf returns the n closest to target among the near slice and this node itself.
 func (t *Table) ClosestWithSelf(target [mesh.IDBytes]byte, n int) []mesh.Contact {
-	cands := make([]*Peer, 0, len(t.near)+1)
-	for _, p := range t.near {
-		cands = append(cands, p)
+	return t.closestSorted(target, n)
+}
+
+// closestSorted finds the n closest to target among the near slice and self. Peers that share
+// a longer prefix with target are closer than any that share a shorter one, and the peers sharing
+// a given prefix are contiguous in identifier order; so it narrows to the longest prefix still
+// shared by at least n peers and selects among those alone.
+func (t *Table) closestSorted(target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	if n <= 0 {
+		return nil
 	}
-	cands = append(cands, &Peer{Contact: mesh.Contact{ID: t.self}})
-	return closestOf(cands, target, n)
+	lo, hi := 0, len(t.sorted)
+	for bits := 1; bits <= mesh.IDBytes*8 && hi-lo > n; bits++ {
+		plo, phi := prefixBounds(target, bits)
+		a := lo + sort.Search(hi-lo, func(i int) bool { return !lessID(t.sorted[lo+i].Contact.ID, plo) })
+		b := lo + sort.Search(hi-lo, func(i int) bool { return lessID(phi, t.sorted[lo+i].Contact.ID) })
+		if b-a < n {
+			break
+		}
+		lo, hi = a, b
+	}
+	return closestOf(t.sorted[lo:hi], target, n)
+}
+
+// prefixBounds gives the smallest and largest identifiers sharing the first bits of target.
+func prefixBounds(target [mesh.IDBytes]byte, bits int) (lo, hi mesh.NodeID) {
+	full, rem := bits/8, bits%8
+	copy(lo[:full], target[:full])
+	copy(hi[:full], target[:full])
+	if rem > 0 {
+		m := byte(0xFF) << (8 - rem)
+		lo[full] = target[full] & m
+		hi[full] = target[full]&m | ^m
+		full++
+	}
+	for i := full; i < mesh.IDBytes; i++ {
+		hi[i] = 0xFF
+	}
+	return lo, hi
 }
 
 // closestOf selects the n candidates closest to target by partial insertion (n is small, the
