@@ -46,6 +46,8 @@ func (s *Sim) setup() {
 
 	switch s.cfg.Scenario {
 	case ScenarioSteady:
+		// Steady state is what is measured: lookups and bytes from the end of the settle period.
+		p.spanStart, p.transitions = joinEnd+p.settle, nil
 		s.joinSeries(spacing, n, oneMesh, s.startOracle)
 	case ScenarioPropagation:
 		s.joinSeries(spacing, n, oneMesh, s.startOracle)
