@@ -73,17 +73,20 @@ func (n *Node) settled(now time.Time) bool {
 // onMergeProbe judges the answer of a newly linked peer to FindNode(self): if most of the peers
 // it names in this node's own slice are unknown here, the two are in different meshes.
 func (n *Node) onMergeProbe(now time.Time, r *request, nodes []mesh.Contact) {
-	inSlice, unknown := 0, 0
+	known, unknown := 0, 0
 	for _, c := range nodes {
 		if c.ID == n.self.ID || !n.table.InMySlice(c.ID) {
 			continue
 		}
-		inSlice++
-		if !n.table.Knows(c.ID) {
+		if n.table.Knows(c.ID) {
+			known++
+		} else {
 			unknown++
 		}
 	}
-	if unknown < 2 || 2*unknown < inSlice || n.recentlyMerged(now) {
+	// A peer of another mesh names only peers this node has never heard of; a peer of this mesh
+	// whose view is merely newer (nodes still joining) names mostly known ones.
+	if unknown < 2 || unknown < 4*known || n.recentlyMerged(now) {
 		n.learn(now, nodes)
 		return
 	}

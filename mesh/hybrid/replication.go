@@ -6,6 +6,9 @@ import (
 	"meshcomm/mesh"
 )
 
+// keepMargin is how far past the R closest a holder still keeps a record.
+const keepMargin = 2
+
 // handoff is a record this node holds but is not responsible for, being confirmed at its
 // replicas before it is dropped.
 type handoff struct {
@@ -120,11 +123,12 @@ func (n *Node) sweep(now time.Time) {
 			continue
 		}
 		if n.table.InMySlice(r.Resource) && n.table.NearCount() >= n.t.Replicas {
-			targets := n.liveClosestWithSelf(r.Resource)
-			if containsID(targets, n.self.ID) {
+			// Views of the slice differ slightly between peers: keep a record while this node is
+			// within a margin of the R closest, so holders and owners do not pass it back and forth.
+			if containsID(n.table.ClosestWithSelf(r.Resource, n.t.Replicas+keepMargin), n.self.ID) {
 				continue
 			}
-			n.handOff(now, k, targets)
+			n.handOff(now, k, n.liveClosestWithSelf(r.Resource))
 			continue
 		}
 		seeds := n.table.Closest(r.Resource, n.t.ResponseContacts)
