@@ -18,16 +18,17 @@ const (
 )
 
 type lookup struct {
-	id      uint64
-	user    mesh.LookupID
-	purpose lookupPurpose
-	target  [mesh.IDBytes]byte
-	kind    mesh.Kind
-	key     mesh.RecordKey
-	value   bool // FindValue rather than FindNode
-	l       *structured.Lookup
-	started time.Time
-	done    bool
+	id       uint64
+	user     mesh.LookupID
+	purpose  lookupPurpose
+	target   [mesh.IDBytes]byte
+	kind     mesh.Kind
+	key      mesh.RecordKey
+	value    bool // FindValue rather than FindNode
+	l        *structured.Lookup
+	started  time.Time
+	done     bool
+	reseeded bool
 }
 
 type reqKind uint8
@@ -123,6 +124,13 @@ func (n *Node) progress(now time.Time, lk *lookup) {
 		}
 	}
 	if lk.l.Done() {
+		if !lk.reseeded && lk.l.Answers() == 0 && n.mode == mesh.ModeDHT {
+			// Every peer known near the target failed: widen to the closest live peers anywhere.
+			lk.reseeded = true
+			lk.l.Add(n.table.ClosestLive(lk.target, n.t.ResponseContacts))
+			n.progress(now, lk)
+			return
+		}
 		n.finishLookup(now, lk, nil, lk.l.Rounds())
 	}
 }

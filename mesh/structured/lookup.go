@@ -71,6 +71,20 @@ func (l *Lookup) add(cs []mesh.Contact, round int) {
 	}
 }
 
+// Add offers more candidates (asked in the first round), e.g. when every seed has failed.
+func (l *Lookup) Add(cs []mesh.Contact) { l.add(cs, 1) }
+
+// Answers counts the peers that have answered.
+func (l *Lookup) Answers() int {
+	c := 0
+	for _, x := range l.cands {
+		if x.state == candAnswered {
+			c++
+		}
+	}
+	return c
+}
+
 // Ask is a request the caller must send.
 type Ask struct {
 	To    mesh.Contact

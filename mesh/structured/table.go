@@ -280,6 +280,18 @@ func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	return closestOf(cands, target, n)
 }
 
+// ClosestLive returns up to n peers closest to target from the whole table, skipping peers that
+// have failed to answer: the fallback when the target's own slice has gone silent.
+func (t *Table) ClosestLive(target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	var live []*Peer
+	for _, p := range t.entries() {
+		if p.Fails == 0 {
+			live = append(live, p)
+		}
+	}
+	return closestOf(live, target, n)
+}
+
 // ClosestWithSelf returns the n closest to target among the near slice and this node itself.
 func (t *Table) ClosestWithSelf(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	return t.closestSorted(target, n)
