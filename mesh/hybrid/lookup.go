@@ -124,7 +124,7 @@ func (n *Node) progress(now time.Time, lk *lookup) {
 		}
 	}
 	if lk.l.Done() {
-		if !lk.reseeded && lk.l.Answers() == 0 && n.mode == mesh.ModeDHT {
+		if lk.purpose == forUser && !lk.reseeded && lk.l.Answers() == 0 && n.mode == mesh.ModeDHT {
 			// Every peer known near the target failed: widen to the closest live peers anywhere.
 			lk.reseeded = true
 			lk.l.Add(n.table.ClosestLive(lk.target, n.t.ResponseContacts))
