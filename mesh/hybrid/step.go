@@ -144,6 +144,13 @@ func (n *Node) onTouchAck(now time.Time, r *request, missing bool) {
 		n.confirmedHolder(r)
 		return
 	}
+	if o, ok := n.own[r.key]; ok && r.own && n.mode == mesh.ModeDHT {
+		// A replica that no longer holds an own record handed it on when closer peers arrived:
+		// find where the record belongs now rather than pushing it back.
+		delete(o.replicas, r.to.ID)
+		n.place(now, o)
+		return
+	}
 	rec, ok := n.store.Get(r.key)
 	if !ok {
 		return
