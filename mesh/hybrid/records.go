@@ -203,3 +203,31 @@ func keyLess(a, b mesh.RecordKey) bool {
 	}
 	return a.Key < b.Key
 }
+
+// Restore puts records persisted by an earlier run back into the store without distributing
+// them: they are verified as if received, and expired ones are skipped. The runtime re-publishes
+// this node's own records itself (with new versions), so records this node owns are skipped too.
+func (n *Node) Restore(now time.Time, recs []mesh.Record) (restored int) {
+	var others []mesh.Record
+	for _, r := range recs {
+		if id, err := mesh.VerifyRecord(n.verify, &r); err == nil && id.Node == n.self.ID {
+			continue
+		}
+		others = append(others, r)
+	}
+	fresh, _ := n.accept(now, n.self.ID, others)
+	return len(fresh)
+}
+
+// Offer takes in records signed by someone else (a revocation from the incident's CA, say) as
+// if a peer had sent them, and distributes them as the current mode does: flooded in flood mode,
+// handed to their replicas in DHT mode. It returns how many were new.
+func (n *Node) Offer(now time.Time, recs []mesh.Record) int {
+	fresh, _ := n.accept(now, n.self.ID, recs)
+	if n.mode == mesh.ModeFlood {
+		n.floodRecords(now, fresh)
+	} else {
+		n.handOffLater(fresh)
+	}
+	return len(fresh)
+}

@@ -3,10 +3,12 @@ package hybrid_test
 import (
 	"crypto/sha256"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"meshcomm/mesh"
+	"meshcomm/mesh/hybrid"
 )
 
 func (nt *testNet) holders(k mesh.RecordKey) int {
@@ -308,5 +310,41 @@ func TestSameSeedSameBehaviour(t *testing.T) {
 	}
 	if a, b := trace(), trace(); a != b {
 		t.Fatal("two runs with the same seed diverged")
+	}
+}
+
+func TestRestoreAndOffer(t *testing.T) {
+	nt := newTestNet(t, 12, 1)
+	nt.grow(6, 0, 0, 3, 100*time.Millisecond)
+	nt.run(3 * time.Second)
+	held := nt.nodes[2].Records()
+	// A fresh core for node 2's identity gets its persisted records back, its own skipped.
+	var s [32]byte
+	s[0], s[1], s[2] = 2, 0, 0
+	signer, _ := nt.auth[0].Issue(s, nt.aor(2))
+	fresh := hybrid.New(hybrid.Config{Self: mesh.Contact{ID: signer.Identity().Node}, Signer: signer,
+		Verifier: nt.verify, Rand: rand.New(rand.NewPCG(2, 7))})
+	fresh.Start(nt.now)
+	if got := fresh.Restore(nt.now, held); got != len(held)-2 {
+		t.Fatalf("restored %d of %d records, want all but node 2's own two", got, len(held))
+	}
+	if _, ok := fresh.Holds(nt.regKey(4)); !ok {
+		t.Fatal("restored core lacks node 4's registration")
+	}
+	// A record signed by another member, offered at node 0, reaches everyone.
+	var s2 [32]byte
+	s2[0], s2[1] = 99, 0
+	other, _ := nt.auth[0].Issue(s2, "sip:999@team0")
+	id := other.Identity().Node
+	rec := mesh.Record{Resource: mesh.ResourceIDFor("sip:999@team0"), Kind: mesh.KindPresence, Key: id[:],
+		Value: []byte("on scene"), Version: 1, Expiry: nt.now.Add(time.Hour).UnixMilli()}
+	rec.Sign(other)
+	if n := nt.nodes[0].Offer(nt.now, []mesh.Record{rec}); n != 1 {
+		t.Fatalf("Offer took %d records, want 1", n)
+	}
+	nt.flush(0)
+	nt.run(2 * time.Second)
+	if h := nt.holders(rec.RecordKey()); h != 6 {
+		t.Fatalf("offered record held by %d nodes, want 6", h)
 	}
 }
