@@ -61,18 +61,10 @@
 // dials are started while leaving. Discovery then says goodbye (mDNS TTL 0), and the endpoint
 // and database close.
 //
-// Restoring held records. mesh/hybrid has no way yet to take records back into its store at
-// start-up. The node needs a method like
-//
-//	// Restore puts persisted records back into the store without distributing them: each is
-//	// verified, expired ones skipped, own records (signed by this node) re-adopted for refresh.
-//	func (n *Node) Restore(now time.Time, recs []mesh.Record)
-//
-// and calls it as soon as the core has it (see restorer in node.go). Until then the node
-// publishes its own records afresh at start-up (their versions are clock based, so they
-// supersede the old ones), and the records it held for others come back from its peers by
-// reconciliation (flood mode) or replica repair (DHT mode). The database still holds them
-// across restarts, and status reports how many were read back (records_loaded).
+// Restoring held records. At start-up the records read back from the database go to the
+// core's Restore, which verifies them, skips expired ones and the node's own (published afresh
+// at start-up with new versions), and stores the rest without distributing them. Status reports
+// how many were read back (records_loaded).
 //
 // # Persistence
 //

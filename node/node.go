@@ -246,24 +246,16 @@ func (n *Node) startCore(now time.Time) {
 	}
 }
 
-// restorer is the method the core needs for persisted records to go back into its store at
-// start-up; mesh/hybrid does not have it yet (see doc.go).
-type restorer interface {
-	Restore(now time.Time, recs []mesh.Record)
-}
-
-// restore hands the records loaded from disk back: revocations to the verifier, and every
-// record to the core if it can take them. Without that, the node's own records are published
-// afresh (startCore) and the records held for others come back through reconciliation.
+// restore hands the records loaded from disk back: revocations to the verifier, and the records
+// held for others to the core (which verifies them and skips expired ones). The node's own
+// records are published afresh by startCore, with new versions.
 func (n *Node) restore(now time.Time) {
 	for i := range n.loaded.Records {
 		if r := &n.loaded.Records[i]; r.Kind == mesh.KindRevocation && !r.Deleted {
 			n.honourRevocation(r)
 		}
 	}
-	if r, ok := any(n.core).(restorer); ok {
-		r.Restore(now, n.loaded.Records)
-	}
+	n.core.Restore(now, n.loaded.Records)
 }
 
 func (n *Node) startDiscovery() {
