@@ -61,6 +61,14 @@ func (n *Node) onNeighborhood(now time.Time, r *request, m *mesh.Neighborhood) {
 	}
 	if r.nbFor == nbMerge {
 		n.broadcastMerge(now, append(append([]mesh.Contact{r.to}, m.Near...), m.Far...))
+		// The other side may not have noticed: ask it to broadcast through its own mesh too, so
+		// that every peer of either side either rejoins or is announced to by those who do.
+		own := n.neighborhood(0)
+		entries := append(append([]mesh.Contact{}, own.Near...), own.Far...)
+		if len(entries) > mesh.MaxContacts {
+			entries = entries[:mesh.MaxContacts]
+		}
+		n.send(r.to, &mesh.Merge{ID: n.newMergeID(), Hops: originateMerge, Entries: entries})
 	}
 }
 
@@ -117,13 +125,7 @@ func (n *Node) markMerged(now time.Time, id [mesh.IDBytes]byte) {
 // broadcastMerge tells this node's own mesh about peers of the other one: every near peer
 // directly, and one peer of every far slice, which relays to its own slice.
 func (n *Node) broadcastMerge(now time.Time, foreign []mesh.Contact) {
-	var id [mesh.IDBytes]byte
-	for i := 0; i < len(id); i += 8 {
-		v := n.rnd.Uint64()
-		for j := 0; j < 8; j++ {
-			id[i+j] = byte(v >> (8 * j))
-		}
-	}
+	id := n.newMergeID()
 	n.markMerged(now, id)
 	isForeign := make(map[mesh.NodeID]bool, len(foreign))
 	for _, c := range foreign {
@@ -155,6 +157,20 @@ func (n *Node) broadcastMerge(now time.Time, foreign []mesh.Contact) {
 	}
 }
 
+// originateMerge in a Merge's Hops asks its receiver to broadcast it through its own mesh.
+const originateMerge = 2
+
+func (n *Node) newMergeID() [mesh.IDBytes]byte {
+	var id [mesh.IDBytes]byte
+	for i := 0; i < len(id); i += 8 {
+		v := n.rnd.Uint64()
+		for j := 0; j < 8; j++ {
+			id[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return id
+}
+
 // entriesFor picks the foreign contacts most useful to peers of slice s: those in s, plus a few
 // others so that a slice nobody knows can still be found by lookup.
 func (n *Node) entriesFor(s uint32, foreign []mesh.Contact) []mesh.Contact {
@@ -177,6 +193,13 @@ func (n *Node) onMerge(now time.Time, from mesh.Contact, m *mesh.Merge) {
 		return
 	}
 	n.markMerged(now, m.ID)
+	if m.Hops >= originateMerge && n.mode == mesh.ModeDHT && len(m.Entries) > 0 {
+		n.counters.Merges++
+		n.emit(mesh.MergeDetected{Via: from})
+		n.broadcastMerge(now, m.Entries)
+		n.startLookup(now, &lookup{purpose: forJoin, target: n.self.ID}, m.Entries)
+		return
+	}
 	if m.Hops > 0 {
 		fwd := &mesh.Merge{ID: m.ID, Hops: m.Hops - 1, Entries: m.Entries}
 		if n.mode == mesh.ModeFlood {

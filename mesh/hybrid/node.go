@@ -229,6 +229,9 @@ func (n *Node) NextTick() time.Time {
 	if d := n.flooder.NextDeadline(); !d.IsZero() && d.Before(next) {
 		next = d
 	}
+	if ms := n.store.NextExpiry(); ms != 0 && ms < next.UnixMilli() {
+		next = time.UnixMilli(ms).UTC()
+	}
 	return next
 }
 

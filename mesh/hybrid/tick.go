@@ -14,16 +14,16 @@ func (n *Node) Tick(now time.Time) {
 	}
 	n.expireRequests(now)
 	n.sendFloods(n.flooder.Tick(now))
-	if now.Before(n.nextHousekeep) {
-		return
-	}
-	n.nextHousekeep = now.Add(n.t.HousekeepInterval)
 	for _, k := range n.store.Expire(now.UnixMilli()) {
 		n.out.Forget = append(n.out.Forget, k)
 		if k.Kind == mesh.KindNode {
 			n.table.Remove(mesh.NodeID(k.Resource))
 		}
 	}
+	if now.Before(n.nextHousekeep) {
+		return
+	}
+	n.nextHousekeep = now.Add(n.t.HousekeepInterval)
 	n.refreshOwn(now)
 	n.evaluateMode(now)
 	n.expireLookups(now)
@@ -132,11 +132,11 @@ func (n *Node) suspectShrink(now time.Time) {
 
 // probe pings a random near peer (DHT mode), or every near peer when a partition is suspected.
 func (n *Node) probe(now time.Time) {
-	near := n.table.Near()
-	if len(near) == 0 {
+	count := n.table.NearCount()
+	if count == 0 {
 		return
 	}
-	targets := []mesh.Contact{near[n.rnd.IntN(len(near))]}
+	targets := []mesh.Contact{n.table.NearAt(n.rnd.IntN(count))}
 	if n.partitionSuspected() {
 		n.outcomes = n.outcomes[:0]
 		n.suspectShrink(now)

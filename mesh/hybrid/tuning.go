@@ -44,7 +44,7 @@ func DefaultTuning() Tuning {
 		SweepInterval:       10 * time.Second,
 		SwitchGrace:         15 * time.Second,
 		MinDHTDwell:         30 * time.Second,
-		HousekeepInterval:   time.Second,
+		HousekeepInterval:   2 * time.Second,
 		TombstoneTTL:        10 * time.Minute,
 		MaxFails:            2,
 	}

@@ -216,6 +216,20 @@ func (t *Table) Near() []mesh.Contact {
 	return out
 }
 
+// NearAt returns the i-th peer of the near slice in identifier order (0 <= i < NearCount()).
+func (t *Table) NearAt(i int) mesh.Contact {
+	for _, p := range t.sorted {
+		if p.Contact.ID == t.self {
+			continue
+		}
+		if i == 0 {
+			return p.Contact
+		}
+		i--
+	}
+	return mesh.Contact{}
+}
+
 // NearCount is the size of the near slice.
 func (t *Table) NearCount() int { return len(t.near) }
 
