@@ -17,13 +17,7 @@ const maxFloodRecords = 64
 // floodRecords originates floods carrying recs to every neighbour.
 func (n *Node) floodRecords(now time.Time, recs []mesh.Record) {
 	for _, batch := range mesh.BatchRecords(recs, maxFloodRecords) {
-		var id flood.ID
-		for i := 0; i < len(id); i += 8 {
-			v := n.rnd.Uint64()
-			for j := 0; j < 8; j++ {
-				id[i+j] = byte(v >> (8 * j))
-			}
-		}
+		id := flood.ID(n.randomID())
 		n.sendFloods(n.flooder.Originate(now, n.self.ID, id, batch, n.nb.List()))
 	}
 }

@@ -68,7 +68,7 @@ func (n *Node) onNeighborhood(now time.Time, r *request, m *mesh.Neighborhood) {
 		if len(entries) > mesh.MaxContacts {
 			entries = entries[:mesh.MaxContacts]
 		}
-		n.send(r.to, &mesh.Merge{ID: n.newMergeID(), Hops: originateMerge, Entries: entries})
+		n.send(r.to, &mesh.Merge{ID: n.randomID(), Hops: originateMerge, Entries: entries})
 	}
 }
 
@@ -125,7 +125,7 @@ func (n *Node) markMerged(now time.Time, id [mesh.IDBytes]byte) {
 // broadcastMerge tells this node's own mesh about peers of the other one: every near peer
 // directly, and one peer of every far slice, which relays to its own slice.
 func (n *Node) broadcastMerge(now time.Time, foreign []mesh.Contact) {
-	id := n.newMergeID()
+	id := n.randomID()
 	n.markMerged(now, id)
 	isForeign := make(map[mesh.NodeID]bool, len(foreign))
 	for _, c := range foreign {
@@ -160,7 +160,8 @@ func (n *Node) broadcastMerge(now time.Time, foreign []mesh.Contact) {
 // originateMerge in a Merge's Hops asks its receiver to broadcast it through its own mesh.
 const originateMerge = 2
 
-func (n *Node) newMergeID() [mesh.IDBytes]byte {
+// randomID draws a fresh 128-bit message identifier (merges, floods) from the core's source.
+func (n *Node) randomID() [mesh.IDBytes]byte {
 	var id [mesh.IDBytes]byte
 	for i := 0; i < len(id); i += 8 {
 		v := n.rnd.Uint64()

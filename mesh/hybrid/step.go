@@ -201,13 +201,7 @@ func lessID(a, b mesh.NodeID) bool {
 // broadcastMergeTo tells the members of a small flood mesh this node is leaving for a DHT mesh
 // where to find it.
 func (n *Node) broadcastMergeTo(now time.Time, members []mesh.Contact, entry mesh.Contact) {
-	var id [mesh.IDBytes]byte
-	for i := 0; i < len(id); i += 8 {
-		v := n.rnd.Uint64()
-		for j := 0; j < 8; j++ {
-			id[i+j] = byte(v >> (8 * j))
-		}
-	}
+	id := n.randomID()
 	n.markMerged(now, id)
 	for _, c := range members {
 		n.send(c, &mesh.Merge{ID: id, Entries: []mesh.Contact{entry}})
