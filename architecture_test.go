@@ -147,7 +147,7 @@ func checkCoreSource(t *testing.T, p pkgInfo) {
 
 // layers gives each project package a rank; a package may import only packages of lower rank
 // (or its own rank's leaf packages listed as such), so imports flow one way:
-// cmd -> tui -> node -> {sip, media, mesh/..., transport, discovery, identity} -> mesh.
+// cmd -> tui -> node -> {sip, mailbox, media, mesh/..., transport, discovery, identity} -> mesh.
 func rank(path string) int {
 	rel := strings.TrimPrefix(path, module+"/")
 	switch {
@@ -164,7 +164,7 @@ func rank(path string) int {
 	case strings.HasPrefix(rel, "identity"), strings.HasPrefix(rel, "transport"),
 		strings.HasPrefix(rel, "discovery"), strings.HasPrefix(rel, "media"):
 		return 5
-	case strings.HasPrefix(rel, "sip"):
+	case strings.HasPrefix(rel, "sip"), strings.HasPrefix(rel, "mailbox"):
 		return 6
 	case strings.HasPrefix(rel, "sim"), strings.HasPrefix(rel, "node"):
 		return 7

@@ -24,6 +24,7 @@ type testNet struct {
 	q       eventQueue
 	seq     uint64
 	latency time.Duration
+	jitter  time.Duration
 	loss    float64
 	auth    []*mesh.Authority
 	teams   []int
@@ -144,7 +145,11 @@ func (nt *testNet) flush(i int) {
 			continue
 		}
 		nt.seq++
-		heap.Push(&nt.q, event{at: nt.now.Add(nt.latency), seq: nt.seq, node: j, from: from, msg: env.Msg})
+		delay := nt.latency
+		if nt.jitter > 0 {
+			delay += time.Duration(nt.rnd.Int64N(int64(nt.jitter)))
+		}
+		heap.Push(&nt.q, event{at: nt.now.Add(delay), seq: nt.seq, node: j, from: from, msg: env.Msg})
 	}
 	for _, e := range rd.Events {
 		if d, ok := e.(mesh.LookupDone); ok {

@@ -190,7 +190,10 @@ func (n *Node) entriesFor(s uint32, foreign []mesh.Contact) []mesh.Contact {
 }
 
 func (n *Node) onMerge(now time.Time, from mesh.Contact, m *mesh.Merge) {
-	if _, seen := n.merges[m.ID]; seen || n.recentlyMerged(now) {
+	// Every distinct broadcast is relayed: with messages reordered, another broadcast naming only
+	// this node's own mesh may arrive first, and dropping the next one for being "recent" would
+	// cut a whole slice off the real one.
+	if _, seen := n.merges[m.ID]; seen {
 		return
 	}
 	n.markMerged(now, m.ID)
@@ -217,8 +220,8 @@ func (n *Node) onMerge(now time.Time, from mesh.Contact, m *mesh.Merge) {
 			}
 		}
 	}
-	if len(m.Entries) == 0 {
-		return
+	if !n.namesUnknown(m.Entries) {
+		return // nothing new here: no need to rejoin
 	}
 	if n.mode == mesh.ModeFlood {
 		// Say hello to the other mesh: its answer tells whether to join it as a DHT.
@@ -227,6 +230,16 @@ func (n *Node) onMerge(now time.Time, from mesh.Contact, m *mesh.Merge) {
 		return
 	}
 	n.startLookup(now, &lookup{purpose: forJoin, target: n.self.ID}, m.Entries)
+}
+
+// namesUnknown reports whether any of cs is a peer this node does not know.
+func (n *Node) namesUnknown(cs []mesh.Contact) bool {
+	for _, c := range cs {
+		if c.ID != n.self.ID && !n.table.Knows(c.ID) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) closestTo(target [mesh.IDBytes]byte, cs []mesh.Contact) mesh.Contact {

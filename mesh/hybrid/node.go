@@ -59,6 +59,7 @@ type Node struct {
 	handoffs   map[mesh.RecordKey]*handoff      // records being handed to their replicas before removal
 	syncAfter  map[mesh.NodeID]time.Time        // flood mode: earliest next cascaded reconciliation
 	syncOwed   map[mesh.NodeID]bool             // flood mode: cascaded reconciliations waiting for that time
+	heardSizes map[mesh.NodeID]heardSize        // DHT peers' own size estimates, heard recently
 	nextReq    uint64
 	pendingMin time.Time // no pending request has an earlier deadline (zero: none pending)
 	nextLook   uint64
@@ -92,24 +93,25 @@ var ErrLeft = errors.New("node has left the mesh")
 func New(cfg Config) *Node {
 	t := cfg.Tuning.withDefaults()
 	n := &Node{
-		self:      cfg.Self,
-		signer:    cfg.Signer,
-		verify:    cfg.Verifier,
-		rnd:       cfg.Rand,
-		t:         t,
-		mode:      mesh.ModeFlood,
-		store:     store.New(),
-		nb:        unstructured.NewNeighbors(t.MaxNeighbors),
-		table:     structured.NewTable(cfg.Self.ID, t.FarPerSlice),
-		own:       map[mesh.RecordKey]*ownRecord{},
-		pending:   map[uint64]*request{},
-		lookups:   map[uint64]*lookup{},
-		merges:    map[[mesh.IDBytes]byte]time.Time{},
-		handoffs:  map[mesh.RecordKey]*handoff{},
-		syncAfter: map[mesh.NodeID]time.Time{},
-		syncOwed:  map[mesh.NodeID]bool{},
-		estimate:  1,
-		counters:  Counters{RecordsRefused: map[string]uint64{}},
+		self:       cfg.Self,
+		signer:     cfg.Signer,
+		verify:     cfg.Verifier,
+		rnd:        cfg.Rand,
+		t:          t,
+		mode:       mesh.ModeFlood,
+		store:      store.New(),
+		nb:         unstructured.NewNeighbors(t.MaxNeighbors),
+		table:      structured.NewTable(cfg.Self.ID, t.FarPerSlice),
+		own:        map[mesh.RecordKey]*ownRecord{},
+		pending:    map[uint64]*request{},
+		lookups:    map[uint64]*lookup{},
+		merges:     map[[mesh.IDBytes]byte]time.Time{},
+		handoffs:   map[mesh.RecordKey]*handoff{},
+		syncAfter:  map[mesh.NodeID]time.Time{},
+		syncOwed:   map[mesh.NodeID]bool{},
+		heardSizes: map[mesh.NodeID]heardSize{},
+		estimate:   1,
+		counters:   Counters{RecordsRefused: map[string]uint64{}},
 	}
 	n.flooder = flood.New[mesh.NodeID, []mesh.Record](flood.Config{})
 	return n

@@ -221,6 +221,7 @@ func TestFloodPartitionAndHeal(t *testing.T) {
 
 func TestDHTMeshesMergeThroughOneContact(t *testing.T) {
 	nt := newTestNet(t, 8, 2)
+	nt.jitter = 2 * time.Millisecond // reordered messages: the two broadcasts race through each mesh
 	left := nt.grow(110, 0, 0, 4, 150*time.Millisecond)
 	right := nt.grow(110, 1, 1, 4, 150*time.Millisecond)
 	nt.run(60 * time.Second)

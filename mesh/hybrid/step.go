@@ -18,6 +18,14 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 		}
 	}
 	switch m := msg.(type) {
+	case *mesh.Hello:
+		n.hearSize(now, from.ID, m.Status)
+	case *mesh.Ping:
+		n.hearSize(now, from.ID, m.Status)
+	case *mesh.Pong:
+		n.hearSize(now, from.ID, m.Status)
+	}
+	switch m := msg.(type) {
 	case *mesh.Ping:
 		n.send(from, &mesh.Pong{Nonce: m.Nonce, Status: n.status()})
 	case *mesh.Pong:
@@ -176,6 +184,14 @@ func (n *Node) onHello(now time.Time, from mesh.Contact, m *mesh.Hello, wasKnown
 		}
 		return
 	}
+	if n.mode == mesh.ModeFlood && m.Mode == mesh.ModeDHT && n.nb.IsNeighbor(from.ID) {
+		// A DHT neighbour whose estimate does not (yet) call for joining it: estimates are noisy
+		// right after that mesh switched, so ask again soon rather than at the next anti-entropy
+		// round. Opening a reconciliation is the question: a DHT peer answers it with a Hello.
+		n.syncOwed[from.ID] = true
+		n.syncAfter[from.ID] = now.Add(dhtRecheck)
+		return
+	}
 	if n.mode == mesh.ModeFlood && m.Mode == mesh.ModeFlood && n.nb.HasLink(from.ID) && lessID(n.self.ID, from.ID) {
 		// One end of each new link reconciles the whole record set; a link to a peer of
 		// another mesh is how two meshes become one.
@@ -188,6 +204,9 @@ func (n *Node) onHello(now time.Time, from mesh.Contact, m *mesh.Hello, wasKnown
 		n.send(from, &mesh.FindNode{ReqID: id, Target: n.self.ID})
 	}
 }
+
+// dhtRecheck is how soon a flood node asks a DHT neighbour for its mode and estimate again.
+const dhtRecheck = 5 * time.Second
 
 func lessID(a, b mesh.NodeID) bool {
 	for i := range a {

@@ -182,7 +182,7 @@ func (n *Node) evaluateMode(now time.Time) {
 	case mesh.ModeDHT:
 		n.table.Retune(n.table.Estimate())
 		n.estimate = n.table.Estimate()
-		if n.estimate < n.t.DHTToFlood && now.Sub(n.modeAt) >= n.t.MinDHTDwell {
+		if n.estimate < n.t.DHTToFlood && now.Sub(n.modeAt) >= n.t.MinDHTDwell && !n.peersSeeLargeMesh(now) {
 			n.switchMode(now, mesh.ModeFlood)
 		}
 	}
@@ -228,4 +228,41 @@ func (n *Node) switchMode(now time.Time, to mesh.Mode) {
 	for _, c := range n.nb.Links() {
 		n.send(c, &mesh.Hello{Status: n.status(), Self: n.self}) // links learn the new mode
 	}
+}
+
+// heardSize is a DHT peer's own estimate of the mesh's size and when it was heard.
+type heardSize struct {
+	estimate int
+	at       time.Time
+}
+
+// heardSizeWindow is how long a peer's size estimate counts.
+const heardSizeWindow = 30 * time.Second
+
+func (n *Node) hearSize(now time.Time, from mesh.NodeID, s mesh.Status) {
+	if s.Mode != mesh.ModeDHT {
+		delete(n.heardSizes, from)
+		return
+	}
+	n.heardSizes[from] = heardSize{estimate: int(s.SizeEstimate), at: now}
+}
+
+// peersSeeLargeMesh reports whether most DHT peers heard from recently (at least two) estimate
+// the mesh above the shrink threshold. A node whose own table is still thin (it joined while
+// messages were reordered, or lost a few answers) must not leave a large mesh on its own
+// estimate alone: it would sit in flood mode, cut off, until its dwell time ran out. In a mesh
+// that really shrank every member's estimate falls, so this holds nobody back for long.
+func (n *Node) peersSeeLargeMesh(now time.Time) bool {
+	large, heard := 0, 0
+	for id, h := range n.heardSizes {
+		if now.Sub(h.at) > heardSizeWindow {
+			delete(n.heardSizes, id)
+			continue
+		}
+		heard++
+		if h.estimate >= n.t.DHTToFlood {
+			large++
+		}
+	}
+	return heard >= 2 && 2*large > heard
 }
