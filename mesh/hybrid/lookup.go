@@ -15,6 +15,7 @@ const (
 	forJoin                           // find this node's own slice (join, merge)
 	forPlacement                      // find the replicas of an own record
 	forHandoff                        // find the replicas of a record this node should not keep
+	forRefresh                        // look for members of the own slice this node does not know
 )
 
 type lookup struct {
@@ -153,6 +154,14 @@ func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops 
 	case forJoin:
 		if best := lk.l.Closest(1); len(best) > 0 {
 			n.requestNeighborhood(now, best[0], nbJoin)
+		}
+	case forRefresh:
+		// Only a slice member this node has never heard of is worth the neighbourhood fetch.
+		for _, c := range lk.l.Closest(n.t.Replicas + 2) {
+			if c.ID != n.self.ID && !n.table.Knows(c.ID) {
+				n.requestNeighborhood(now, c, nbJoin)
+				break
+			}
 		}
 	case forPlacement:
 		if o, ok := n.own[lk.key]; ok {

@@ -68,6 +68,7 @@ type Node struct {
 	nextAntiEntropy time.Time
 	nextProbe       time.Time
 	nextSweep       time.Time
+	nextRefresh     time.Time
 	outcomes        []bool // recent request outcomes (true = answered), for partition suspicion
 	lastFullProbe   time.Time
 

@@ -40,6 +40,12 @@ func (n *Node) Tick(now time.Time) {
 			n.nextProbe = now.Add(n.jitter(n.t.ProbeInterval))
 			n.probe(now)
 		}
+		if n.nextRefresh.IsZero() {
+			n.nextRefresh = now.Add(n.jitter(n.t.RefreshInterval))
+		} else if !now.Before(n.nextRefresh) {
+			n.nextRefresh = now.Add(n.jitter(n.t.RefreshInterval))
+			n.refreshSlice(now)
+		}
 		if !now.Before(n.nextSweep) && now.Sub(n.modeAt) >= n.t.SwitchGrace {
 			n.nextSweep = now.Add(n.jitter(n.t.SweepInterval))
 			n.sweep(now)
@@ -265,4 +271,22 @@ func (n *Node) peersSeeLargeMesh(now time.Time) bool {
 		}
 	}
 	return heard >= 2 && 2*large > heard
+}
+
+// refreshSlice looks up this node's own slice starting from random far peers, then fetches the
+// neighbourhood of the closest peer found. Peers of other slices each know a few members of this
+// one, picked independently, so the answers name members this node has never heard of if there
+// are any: after a merge that a broadcast did not fully reach, or a partition that healed
+// without a new link, two groups sharing a slice would otherwise never learn of each other, and
+// lookups ending in the wrong group would miss records the other group holds.
+func (n *Node) refreshSlice(now time.Time) {
+	far := n.table.Far()
+	if len(far) == 0 {
+		return
+	}
+	seeds := make([]mesh.Contact, 0, n.t.Alpha)
+	for range n.t.Alpha {
+		seeds = append(seeds, far[n.rnd.IntN(len(far))])
+	}
+	n.startLookup(now, &lookup{purpose: forRefresh, target: n.self.ID}, seeds)
 }

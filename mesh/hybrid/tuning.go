@@ -18,6 +18,7 @@ type Tuning struct {
 	AntiEntropyInterval time.Duration // flood mode: reconcile with one random neighbour this often
 	ProbeInterval       time.Duration // DHT mode: ping one random near peer this often
 	SweepInterval       time.Duration // DHT mode: hand off records this node is not responsible for
+	RefreshInterval     time.Duration // DHT mode: look up the own slice from far peers this often
 	SwitchGrace         time.Duration // after a switch to DHT, keep every record this long
 	MinDHTDwell         time.Duration // stay in DHT mode at least this long before shrinking back
 	HousekeepInterval   time.Duration // Tick cadence when nothing else is due
@@ -42,6 +43,7 @@ func DefaultTuning() Tuning {
 		AntiEntropyInterval: 30 * time.Second,
 		ProbeInterval:       5 * time.Second,
 		SweepInterval:       10 * time.Second,
+		RefreshInterval:     60 * time.Second,
 		SwitchGrace:         15 * time.Second,
 		MinDHTDwell:         30 * time.Second,
 		HousekeepInterval:   2 * time.Second,
@@ -77,6 +79,7 @@ func (t Tuning) withDefaults() Tuning {
 	setD(&t.AntiEntropyInterval, d.AntiEntropyInterval)
 	setD(&t.ProbeInterval, d.ProbeInterval)
 	setD(&t.SweepInterval, d.SweepInterval)
+	setD(&t.RefreshInterval, d.RefreshInterval)
 	setD(&t.SwitchGrace, d.SwitchGrace)
 	setD(&t.MinDHTDwell, d.MinDHTDwell)
 	setD(&t.HousekeepInterval, d.HousekeepInterval)
