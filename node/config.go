@@ -31,6 +31,9 @@ const (
 	FlushTimeout = 3 * time.Second
 	// RegistrationTTL is the lifetime of the registration record (the core refreshes it).
 	RegistrationTTL = time.Hour
+	// CertificateTTL is the lifetime of the certificate record, which stays after a clean
+	// leave so that voicemail can be sealed to a user who is off.
+	CertificateTTL = 24 * time.Hour
 	// DefaultLookupTimeout bounds a control lookup that names no timeout.
 	DefaultLookupTimeout = 15 * time.Second
 )
@@ -61,6 +64,13 @@ type Config struct {
 	Peers []string
 	// MDNS turns on multicast DNS discovery on every interface.
 	MDNS bool
+	// AutoAnswer answers incoming calls by itself (unattended nodes, tests) after AutoAnswerAfter.
+	AutoAnswer      bool
+	AutoAnswerAfter time.Duration
+	// AnswerPlay is a WAV file played into answered incoming calls ("" sends silence).
+	AnswerPlay string
+	// AnswerRecordDir, if set, receives a WAV recording of each answered incoming call.
+	AnswerRecordDir string
 	// Tuning of the overlay core (zero fields take hybrid's defaults).
 	Tuning hybrid.Tuning
 	// Logger receives the node's logs (slog.Default() when nil).

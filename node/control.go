@@ -79,7 +79,8 @@ const (
 )
 
 var methods = map[string]bool{MethodStatus: true, MethodPeers: true, MethodLookup: true, MethodRecords: true,
-	MethodRevoke: true, MethodTrustAdd: true, MethodWatch: true}
+	MethodRevoke: true, MethodTrustAdd: true, MethodWatch: true, MethodCall: true, MethodMessage: true,
+	MethodMessages: true, MethodPresenceSet: true, MethodPresenceGet: true, MethodVoicemailPlay: true}
 
 // DecodeRequest parses one request line (at most MaxControlRequestBytes) and checks its method.
 func DecodeRequest(line []byte) (Request, error) {
@@ -212,9 +213,12 @@ func (s *controlServer) refuse(c net.Conn, err error) {
 func (s *controlServer) call(req Request) Response {
 	ctx, cancel := context.WithTimeout(s.ctx, callTimeout)
 	defer cancel()
-	var result any
-	var err error
+	result, err, handled := s.phoneCall(req)
+	if handled {
+		req.Method = "" // done above
+	}
 	switch req.Method {
+	case "":
 	case MethodStatus:
 		result, err = s.n.Status(ctx)
 	case MethodPeers:

@@ -12,6 +12,9 @@ import (
 // Event types, as they appear in Event.Type.
 const (
 	EventPeerUp       = "peer-up"        // a direct QUIC link to a peer came up
+	EventCall         = "call"           // an incoming call rang or ended
+	EventMessage      = "message"        // a text or voicemail was delivered to this user
+	EventPresence     = "presence"       // this user's presence changed
 	EventPeerDown     = "peer-down"      // the last link to a peer went down
 	EventModeChanged  = "mode-changed"   // the overlay switched between flood and DHT mode
 	EventMeshSize     = "mesh-size"      // the estimate of the mesh's size changed

@@ -12,12 +12,15 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"meshcomm/discovery"
 	"meshcomm/identity"
+	"meshcomm/mailbox"
 	"meshcomm/mesh"
 	"meshcomm/mesh/hybrid"
+	"meshcomm/sip"
 	"meshcomm/transport"
 )
 
@@ -46,6 +49,11 @@ type Node struct {
 	disc *discovery.Discovery
 	ctl  *controlServer
 	stat counters
+
+	ua       *sip.UA                          // the phone: calls and messages over the mesh
+	audio    *audio                           // calls' media
+	post     *postOffice                      // stored messages and voicemail
+	presence atomic.Pointer[mailbox.Presence] // this user's presence as last set
 
 	leaving     context.Context // done once shutdown has begun: no more dials
 	stopDialing context.CancelFunc
@@ -85,6 +93,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	go n.run()
+	n.startPhone()
 	return n, nil
 }
 
@@ -105,10 +114,15 @@ func (n *Node) open() error {
 	if n.loaded, err = n.db.load(now.UnixMilli()); err != nil {
 		return fmt.Errorf("reading %s: %w", DBFile, err)
 	}
+	n.audio = newAudio(func(to mesh.NodeID, b []byte) error { return n.ep.SendDatagram(to, b) },
+		audioPlan{play: n.cfg.AnswerPlay, record: n.cfg.AnswerRecordDir}, n.log)
 	if err := n.openTransport(); err != nil {
 		return err
 	}
 	n.out = newOutbox(n.ctx, n.send, OutboxDepth, n.log)
+	if err := n.openPhone(); err != nil {
+		return err
+	}
 	n.startCore(now)
 	n.drain(now) // own records on disk before Start returns
 	n.dial = newDialer(n.self.ID)
@@ -182,8 +196,9 @@ func (n *Node) openTransport() error {
 		Now:    n.now,
 		Logger: n.log,
 		Handlers: transport.Handlers{
-			OnFrame: func(from mesh.Contact, p []byte) { n.deliver(inbound{from: from, payload: p}) },
-			OnPeer:  func(ev transport.PeerEvent) { n.deliver(inbound{from: ev.Peer, event: &ev}) },
+			OnFrame:    func(from mesh.Contact, p []byte) { n.deliver(inbound{from: from, payload: p}) },
+			OnDatagram: func(from mesh.Contact, p []byte) { n.audio.deliver(from.ID, p) },
+			OnPeer:     func(ev transport.PeerEvent) { n.deliver(inbound{from: ev.Peer, event: &ev}) },
 		},
 	})
 	if err != nil {
@@ -241,7 +256,7 @@ func (n *Node) startCore(now time.Time) {
 		n.log.Error("node: cannot publish the registration", "err", err)
 	}
 	if _, err := n.core.Publish(now, mesh.KindCertificate, mesh.ResourceIDFor(n.id.AoR()), n.self.ID[:],
-		n.id.Certificate().Raw, RegistrationTTL); err != nil {
+		n.id.Certificate().Raw, CertificateTTL); err != nil {
 		n.log.Error("node: cannot publish the certificate", "err", err)
 	}
 }
@@ -297,6 +312,7 @@ func (n *Node) shutdown(leave bool) {
 		if n.ctl != nil {
 			n.ctl.close()
 		}
+		n.closePhone()
 		n.stopDialing()
 		select {
 		case n.stop <- leave:

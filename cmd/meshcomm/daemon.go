@@ -53,6 +53,10 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer, rea
 	fs.Var(&peers, "peer", "static peer HOST:PORT (repeatable)")
 	noMDNS := fs.Bool("no-mdns", false, "do not discover peers with multicast DNS")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	autoAnswer := fs.Bool("auto-answer", false, "answer incoming calls by itself (unattended nodes, tests)")
+	answerAfter := fs.Duration("answer-after", 0, "with --auto-answer: let a call ring this long first")
+	play := fs.String("play", "", "WAV file (16-bit mono) played into answered incoming calls")
+	record := fs.String("record", "", "directory receiving a WAV recording of each answered incoming call")
 	if _, code, ok := parseArgs(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -67,7 +71,8 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer, rea
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	n, err := node.Start(node.Config{DataDir: *dataDir, Ext: *ext, Team: *team, Listen: *listen, Peers: peers,
-		MDNS: !*noMDNS, Logger: log})
+		MDNS: !*noMDNS, Logger: log, AutoAnswer: *autoAnswer, AutoAnswerAfter: *answerAfter,
+		AnswerPlay: absPath(*play), AnswerRecordDir: absPath(*record)})
 	if err != nil {
 		if errors.Is(err, node.ErrNeedExt) {
 			fmt.Fprintf(stderr, "meshcomm daemon: %s holds no identity yet.\n"+

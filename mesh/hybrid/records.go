@@ -148,14 +148,20 @@ func (n *Node) accept(now time.Time, from mesh.NodeID, recs []mesh.Record) (fres
 	return fresh, refused
 }
 
-// Leave shuts the node down cleanly: its own records are deleted everywhere, the records it
-// holds for others are handed to their next replica, and its peers are told.
+// Leave shuts the node down cleanly: its own records (but its certificate) are deleted
+// everywhere, the records it holds for others are handed to their next replica, and its peers
+// are told.
 func (n *Node) Leave(now time.Time) {
 	if n.left || !n.started {
 		return
 	}
 	for _, k := range n.ownKeys() {
 		o := n.own[k]
+		if o.rec.Kind == mesh.KindCertificate {
+			// A user's certificate outlives their presence: voicemail for a user who has gone
+			// off is sealed to it. It expires on its own.
+			continue
+		}
 		n.Unpublish(now, o.rec.Kind, o.rec.Resource, o.rec.Key)
 	}
 	if n.mode == mesh.ModeDHT {
