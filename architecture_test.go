@@ -170,10 +170,14 @@ func rank(path string) int {
 		return 7
 	case strings.HasPrefix(rel, "tui"):
 		return 8
-	case strings.HasPrefix(rel, "fieldtests"):
+	case strings.HasPrefix(rel, "fieldtests/radiolink"):
 		return 9
+	case rel == "fieldtests/lab":
+		return 10 // real daemons over the radio
+	case strings.HasPrefix(rel, "fieldtests"):
+		return 11 // field tests and benchmarks built on the lab
 	case strings.HasPrefix(rel, "cmd"):
-		return 10
+		return 12
 	}
 	return -1
 }

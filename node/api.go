@@ -34,6 +34,8 @@ type Status struct {
 	Peers         []PeerInfo      `json:"peers"` // direct QUIC links
 	Untrusted     []UntrustedTeam `json:"untrusted"`
 	Counters      Counters        `json:"counters"`
+	Presence      *PresenceInfo   `json:"presence,omitempty"` // this user's, as last set
+	Roster        []PresenceInfo  `json:"roster"`             // the users this node follows
 }
 
 // PeerInfo describes one directly linked peer.
@@ -111,6 +113,11 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	}
 	if st.Untrusted == nil {
 		st.Untrusted = []UntrustedTeam{}
+	}
+	st.Presence = n.ownPresence()
+	st.Roster = []PresenceInfo{}
+	if n.roster != nil {
+		st.Roster = n.roster.list()
 	}
 	n.fillCounters(&st.Counters)
 	return st, nil

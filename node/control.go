@@ -80,7 +80,8 @@ const (
 
 var methods = map[string]bool{MethodStatus: true, MethodPeers: true, MethodLookup: true, MethodRecords: true,
 	MethodRevoke: true, MethodTrustAdd: true, MethodWatch: true, MethodCall: true, MethodMessage: true,
-	MethodMessages: true, MethodPresenceSet: true, MethodPresenceGet: true, MethodVoicemailPlay: true}
+	MethodMessages: true, MethodPresenceSet: true, MethodPresenceGet: true, MethodVoicemailPlay: true,
+	MethodPresenceList: true, MethodPresenceWatch: true}
 
 // DecodeRequest parses one request line (at most MaxControlRequestBytes) and checks its method.
 func DecodeRequest(line []byte) (Request, error) {

@@ -260,6 +260,9 @@ func (n *Node) onCoreEvent(now time.Time, ev mesh.Event) {
 	if out, ok := coreEvent(now, ev); ok {
 		n.bus.Publish(out)
 	}
+	if e, ok := ev.(mesh.RecordChanged); ok && n.roster != nil {
+		n.roster.seen(now, &e.Record)
+	}
 }
 
 // honourRevocation hands a revocation record to the verifier and, when it is accepted, drops

@@ -54,6 +54,7 @@ type Node struct {
 	audio    *audio                           // calls' media
 	post     *postOffice                      // stored messages and voicemail
 	presence atomic.Pointer[mailbox.Presence] // this user's presence as last set
+	roster   *roster                          // other users' presence
 
 	leaving     context.Context // done once shutdown has begun: no more dials
 	stopDialing context.CancelFunc
@@ -258,6 +259,25 @@ func (n *Node) startCore(now time.Time) {
 	if _, err := n.core.Publish(now, mesh.KindCertificate, mesh.ResourceIDFor(n.id.AoR()), n.self.ID[:],
 		n.id.Certificate().Raw, CertificateTTL); err != nil {
 		n.log.Error("node: cannot publish the certificate", "err", err)
+	}
+	n.republishPresence(now)
+}
+
+// republishPresence publishes again the presence this user last set before a restart.
+func (n *Node) republishPresence(now time.Time) {
+	res := mesh.ResourceIDFor(n.id.AoR())
+	for i := range n.loaded.Records {
+		r := &n.loaded.Records[i]
+		if r.Kind != mesh.KindPresence || r.Deleted || r.Resource != res || string(r.Key) != string(n.self.ID[:]) {
+			continue
+		}
+		p, err := mailbox.DecodePresence(r.Value)
+		if err != nil {
+			continue
+		}
+		if _, err := n.core.Publish(now, mesh.KindPresence, res, n.self.ID[:], r.Value, RegistrationTTL); err == nil {
+			n.presence.Store(&p)
+		}
 	}
 }
 

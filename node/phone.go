@@ -21,6 +21,7 @@ func (n *Node) openPhone() error {
 		return err
 	}
 	n.audio.setAddress(n.self.Addr)
+	n.roster = newRoster(n)
 	if n.post, err = newPostOffice(n); err != nil {
 		return err
 	}
@@ -51,6 +52,7 @@ func (n *Node) openPhone() error {
 // startPhone starts what needs the running loop (the mailbox's overlay checks).
 func (n *Node) startPhone() {
 	n.post.start(n.ctx)
+	go n.roster.poll(n.ctx)
 }
 
 func (n *Node) closePhone() {

@@ -21,7 +21,14 @@ const (
 	MethodPresenceSet   = "presence-set"
 	MethodPresenceGet   = "presence-get"
 	MethodVoicemailPlay = "voicemail-play"
+	MethodPresenceList  = "presence-list"
+	MethodPresenceWatch = "presence-watch"
 )
+
+// PresenceWatchParams are the parameters of "presence-watch".
+type PresenceWatchParams struct {
+	Targets []string `json:"targets"`
+}
 
 // maxCallTime bounds one "call" request (a person's call ends with a hang-up long before).
 const maxCallTime = 4 * time.Hour
@@ -236,6 +243,13 @@ func (s *controlServer) phoneCall(req Request) (result any, err error, handled b
 		var p PresenceGetParams
 		if err = s.params(req.Params, &p); err == nil {
 			result, err = s.n.GetPresence(ctx, p.Target)
+		}
+	case MethodPresenceList:
+		result, err = s.n.Roster(ctx)
+	case MethodPresenceWatch:
+		var p PresenceWatchParams
+		if err = s.params(req.Params, &p); err == nil {
+			result, err = s.n.WatchPresence(ctx, p.Targets)
 		}
 	case MethodVoicemailPlay:
 		var p VoicemailPlayParams

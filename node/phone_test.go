@@ -270,6 +270,19 @@ func TestPresenceIsFoundFromAnotherNode(t *testing.T) {
 		p, err := b.GetPresence(ctxT(t), extOf(a))
 		return err == nil && p.Known && p.State == "on-scene" && p.Text == "Engine 7, north side"
 	})
+	// b follows a (it saw a's registration): its roster was notified of the change.
+	waitFor(t, evs, "b's roster to show a on scene", func() bool {
+		list, _ := b.Roster(ctxT(t))
+		for _, p := range list {
+			if p.AoR == a.Identity().AoR() && p.Known && p.State == "on-scene" {
+				return true
+			}
+		}
+		return false
+	})
+	if st, _ := a.Status(ctxT(t)); st.Presence == nil || st.Presence.State != "on-scene" {
+		t.Errorf("a's status shows presence %+v", st.Presence)
+	}
 	if _, err := a.SetPresence(ctxT(t), PresenceParams{State: "asleep"}); err == nil {
 		t.Error("an unknown presence state was accepted")
 	}

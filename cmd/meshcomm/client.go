@@ -170,12 +170,21 @@ func writeStatus(w io.Writer, st node.Status) error {
 	fmt.Fprintf(tw, "LINKS\t%d\tpeers linked, %d neighbours in use\n", len(st.Peers), st.Neighbors)
 	fmt.Fprintf(tw, "RECORDS\t%d\theld (%d own, %d read back at start)\n", st.Records, st.OwnRecords, st.RecordsLoaded)
 	fmt.Fprintf(tw, "UP\t%s\t\n", (time.Duration(st.UptimeS) * time.Second).String())
+	if p := st.Presence; p != nil {
+		fmt.Fprintf(tw, "PRESENCE\t%s\t%s\n", strings.ToUpper(p.State), p.Text)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if len(st.Peers) > 0 {
 		fmt.Fprintln(w, "\nPEERS")
 		if err := writePeers(w, st.Peers); err != nil {
+			return err
+		}
+	}
+	if len(st.Roster) > 0 {
+		fmt.Fprintln(w)
+		if err := writeRoster(w, st.Roster); err != nil {
 			return err
 		}
 	}

@@ -164,9 +164,9 @@ func writeMessages(w io.Writer, res node.MessagesResult) error {
 }
 
 func runPresence(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("presence", "presence set available|busy|on-scene|off-duty [TEXT...] | presence get EXT  [--data DIR] [--json]", stderr)
+	fs := newFlagSet("presence", "presence set available|busy|on-scene|off-duty [TEXT...] | get EXT | watch EXT... | list  [--data DIR] [--json]", stderr)
 	cf := newClientFlags(fs, true)
-	pos, code, ok := parseArgs(fs, args, 2, -1)
+	pos, code, ok := parseArgs(fs, args, 1, -1)
 	if !ok {
 		return code
 	}
@@ -177,6 +177,31 @@ func runPresence(args []string, stdout, stderr io.Writer) int {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if pos[0] == "list" || pos[0] == "watch" {
+		var list []node.PresenceInfo
+		var err error
+		if pos[0] == "list" {
+			err = cl.Call(ctx, node.MethodPresenceList, nil, &list)
+		} else {
+			err = cl.Call(ctx, node.MethodPresenceWatch, node.PresenceWatchParams{Targets: pos[1:]}, &list)
+		}
+		if err != nil {
+			return fail(stderr, "presence", err)
+		}
+		if *cf.json {
+			err = printJSON(stdout, list)
+		} else {
+			err = writeRoster(stdout, list)
+		}
+		if err != nil {
+			return fail(stderr, "presence", err)
+		}
+		return 0
+	}
+	if len(pos) < 2 {
+		fmt.Fprintf(stderr, "meshcomm presence %s: missing argument\n", pos[0])
+		return 2
+	}
 	var res node.PresenceInfo
 	var err error
 	switch pos[0] {
@@ -185,7 +210,7 @@ func runPresence(args []string, stdout, stderr io.Writer) int {
 	case "get":
 		err = cl.Call(ctx, node.MethodPresenceGet, node.PresenceGetParams{Target: pos[1]}, &res)
 	default:
-		fmt.Fprintf(stderr, "meshcomm presence: %q is neither set nor get\n", pos[0])
+		fmt.Fprintf(stderr, "meshcomm presence: %q is not set, get, watch or list\n", pos[0])
 		return 2
 	}
 	if err != nil {
@@ -265,4 +290,18 @@ func runVoicemail(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "meshcomm voicemail: %q is neither list nor play\n", pos[0])
 	return 2
+}
+
+func writeRoster(w io.Writer, list []node.PresenceInfo) error {
+	fmt.Fprintf(w, "ROSTER (%d)\n", len(list))
+	for _, p := range list {
+		state := "UNKNOWN"
+		if p.Known {
+			state = strings.ToUpper(p.State)
+		}
+		if _, err := fmt.Fprintf(w, "  %-24s %-10s %s\n", p.AoR, state, p.Text); err != nil {
+			return err
+		}
+	}
+	return nil
 }
