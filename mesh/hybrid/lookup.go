@@ -30,7 +30,14 @@ type lookup struct {
 	started  time.Time
 	done     bool
 	reseeded bool
+	failures int       // requests of this lookup that went unanswered
+	retryAt  time.Time // when a retried lookup starts again
 }
+
+// lookupRetry is how soon a user's lookup that found nothing, while some of the peers it asked
+// did not answer, is tried again (within Tuning.LookupTimeout). Peers not answering mean churn or
+// a partition: the record's replicas may be gone while its owner is placing it anew.
+const lookupRetry = 2 * time.Second
 
 type reqKind uint8
 
@@ -145,6 +152,11 @@ func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops 
 	switch lk.purpose {
 	case forUser:
 		found := len(recs) > 0
+		if !found && lk.failures > 0 && n.mode == mesh.ModeDHT && now.Add(lookupRetry).Sub(lk.started) < n.t.LookupTimeout {
+			n.retries = append(n.retries, &lookup{user: lk.user, purpose: forUser, target: lk.target, kind: lk.kind,
+				value: true, started: lk.started, retryAt: now.Add(lookupRetry)})
+			return
+		}
 		if found {
 			n.counters.LookupsFound++
 		} else {
@@ -210,4 +222,17 @@ func (n *Node) onLookupAnswer(now time.Time, r *request, recs []mesh.Record, clo
 	}
 	lk.l.Answered(r.to.ID, closer)
 	n.progress(now, lk)
+}
+
+// retryLookups starts again the user lookups whose retry is due.
+func (n *Node) retryLookups(now time.Time) {
+	keep := n.retries[:0]
+	for _, lk := range n.retries {
+		if now.Before(lk.retryAt) {
+			keep = append(keep, lk)
+			continue
+		}
+		n.startLookup(now, lk, n.table.ClosestLive(lk.target, n.t.ResponseContacts))
+	}
+	n.retries = keep
 }

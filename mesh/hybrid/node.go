@@ -55,6 +55,7 @@ type Node struct {
 	own        map[mesh.RecordKey]*ownRecord
 	pending    map[uint64]*request
 	lookups    map[uint64]*lookup
+	retries    []*lookup                        // user lookups to start again (see lookupRetry)
 	merges     map[[mesh.IDBytes]byte]time.Time // merge broadcasts seen
 	handoffs   map[mesh.RecordKey]*handoff      // records being handed to their replicas before removal
 	syncAfter  map[mesh.NodeID]time.Time        // flood mode: earliest next cascaded reconciliation

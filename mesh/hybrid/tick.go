@@ -27,6 +27,7 @@ func (n *Node) Tick(now time.Time) {
 	n.refreshOwn(now)
 	n.evaluateMode(now)
 	n.expireLookups(now)
+	n.retryLookups(now)
 	switch n.mode {
 	case mesh.ModeFlood:
 		n.owedSyncs(now)
@@ -81,6 +82,7 @@ func (n *Node) timedOut(now time.Time, r *request) {
 	n.table.Failed(r.to.ID, n.t.MaxFails)
 	switch r.kind {
 	case reqLookup:
+		r.look.failures++
 		r.look.l.Failed(r.to.ID)
 		n.progress(now, r.look)
 	case reqStore, reqTouch:

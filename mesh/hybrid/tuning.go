@@ -38,7 +38,7 @@ func DefaultTuning() Tuning {
 		MaxNeighbors:        6,
 		RequestTimeout:      time.Second,
 		LookupTimeout:       10 * time.Second,
-		TouchInterval:       20 * time.Second,
+		TouchInterval:       8 * time.Second,
 		NodeRecordTTL:       5 * time.Minute,
 		AntiEntropyInterval: 30 * time.Second,
 		ProbeInterval:       5 * time.Second,
