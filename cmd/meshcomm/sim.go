@@ -40,6 +40,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.LookupRate, "lookup-rate", 0, "workload lookups per virtual second (0: about 5000 per run)")
 	fs.BoolVar(&cfg.Wire, "wire", false, "encode and decode every message through the wire codec (slower)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -58,6 +59,19 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			f, err := os.Create(*memProfile)
+			if err != nil {
+				fmt.Fprintf(stderr, "meshcomm sim: %v\n", err)
+				return
+			}
+			defer f.Close()
+			if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(stderr, "meshcomm sim: %v\n", err)
+			}
+		}()
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "meshcomm sim: unexpected argument %q\n", fs.Arg(0))

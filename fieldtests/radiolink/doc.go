@@ -55,7 +55,9 @@
 //     jitter depend only on the seed, its configuration and its own frame sequence.
 //
 // Each pair counts frames forwarded (and bytes), dropped by loss, by a down link and by a full
-// queue; the medium also counts malformed frames (shorter than a header, longer than
+// queue; each node counts the frames it transmitted, once per frame however many heard it (as
+// a radio puts a frame on the air once), with broadcast and multicast ones also apart; the
+// medium also counts malformed frames (shorter than a header, longer than
 // MaxFrameLen, or from a group address), unknown-unicast floods and frames a node's interface
 // refused. A malformed frame is dropped, counted and logged (the 1st, 2nd, 4th, 8th ... of each
 // kind, so a flood cannot flood the log); forwarding goes on.

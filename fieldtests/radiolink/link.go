@@ -83,10 +83,23 @@ type PairStats struct {
 	DroppedQueue uint64
 }
 
+// NodeStats counts what one node transmitted: each well-formed frame once, however many nodes
+// heard it (or none), as a radio puts it on the air once. Broadcast and multicast frames (mDNS,
+// ARP, neighbour discovery) are also counted apart.
+type NodeStats struct {
+	Node                  int
+	Transmitted           uint64
+	TransmittedBytes      uint64
+	TransmittedGroup      uint64
+	TransmittedGroupBytes uint64
+}
+
 // Stats is a snapshot of the emulator's counters.
 type Stats struct {
 	// Pairs holds one entry per directed pair that has seen a frame, ordered by (From, To).
 	Pairs []PairStats
+	// Nodes holds one entry per node, ordered by node number (Nodes[n-1] is node n).
+	Nodes []NodeStats
 	// Malformed frames from nodes were too short, too long or had a group source address.
 	Malformed uint64
 	// UnknownUnicast frames were addressed to a MAC no node owns and went to every hearer.

@@ -21,6 +21,7 @@ type Medium struct {
 	owners  map[MAC]int
 	pending deliveryHeap
 	seq     uint64
+	sent    []NodeStats // index n-1
 
 	malformed, unknownUnicast, writeErrors uint64
 }
@@ -52,7 +53,8 @@ func NewMedium(n int, seed uint64, initial Link) (*Medium, error) {
 	if err := initial.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Medium{nodes: n, seed: seed, links: make([]Link, n*n), pairs: make([]pairState, n*n), owners: map[MAC]int{}}
+	m := &Medium{nodes: n, seed: seed, links: make([]Link, n*n), pairs: make([]pairState, n*n), owners: map[MAC]int{},
+		sent: make([]NodeStats, n)}
 	for i := range m.links {
 		m.links[i] = initial
 	}
@@ -201,6 +203,13 @@ func (m *Medium) Route(now time.Time, from int, frame []byte) error {
 		return err
 	}
 	m.owners[src] = from // learn: a node may change its address or add one
+	tx := &m.sent[from-1]
+	tx.Transmitted++
+	tx.TransmittedBytes += uint64(len(frame))
+	if dst.Group() {
+		tx.TransmittedGroup++
+		tx.TransmittedGroupBytes += uint64(len(frame))
+	}
 	if !dst.Group() {
 		if owner, ok := m.owners[dst]; ok {
 			if owner != from {
@@ -302,7 +311,12 @@ func (m *Medium) CountWriteError() { m.writeErrors++ }
 
 // Stats returns a snapshot of the counters.
 func (m *Medium) Stats() Stats {
-	s := Stats{Malformed: m.malformed, UnknownUnicast: m.unknownUnicast, WriteErrors: m.writeErrors, InFlight: len(m.pending)}
+	s := Stats{Malformed: m.malformed, UnknownUnicast: m.unknownUnicast, WriteErrors: m.writeErrors, InFlight: len(m.pending),
+		Nodes: make([]NodeStats, m.nodes)}
+	for i, ns := range m.sent {
+		ns.Node = i + 1
+		s.Nodes[i] = ns
+	}
 	for from := 1; from <= m.nodes; from++ {
 		for to := 1; to <= m.nodes; to++ {
 			if ps := m.pairs[m.index(from, to)]; ps.used {

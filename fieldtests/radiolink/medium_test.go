@@ -317,3 +317,34 @@ func TestMediumRejectsBadInput(t *testing.T) {
 		t.Error("a medium of no nodes was accepted")
 	}
 }
+
+// Each frame a node transmits counts once at the sender, whatever its fate at the receivers;
+// group frames also count apart.
+func TestMediumCountsTransmissionsOncePerFrame(t *testing.T) {
+	m := newMedium(t, 3, Link{Up: true})
+	if err := m.SetUp(1, 3, false); err != nil {
+		t.Fatal(err)
+	}
+	route(t, m, t0, 1, ethFrame(broadcast, NodeMAC(1), 1, 100))  // heard by 2 only (1->3 is down)
+	route(t, m, t0, 1, ethFrame(NodeMAC(3), NodeMAC(1), 2, 200)) // dropped: 1->3 is down
+	route(t, m, t0, 2, ethFrame(NodeMAC(1), NodeMAC(2), 3, 60))
+	if err := m.Route(t0, 1, make([]byte, 5)); err == nil {
+		t.Fatal("a 5-byte frame was routed")
+	}
+	m.PopDue(t0)
+	s := m.Stats()
+	want := []NodeStats{
+		{Node: 1, Transmitted: 2, TransmittedBytes: 300, TransmittedGroup: 1, TransmittedGroupBytes: 100},
+		{Node: 2, Transmitted: 1, TransmittedBytes: 60},
+		{Node: 3},
+	}
+	if !slices.Equal(s.Nodes, want) {
+		t.Errorf("node stats %+v, want %+v", s.Nodes, want)
+	}
+	if p := s.Pair(1, 2); p.Forwarded != 1 || p.ForwardedBytes != 100 {
+		t.Errorf("pair 1->2 %+v: want the broadcast only", p)
+	}
+	if p := s.Pair(1, 3); p.DroppedDown != 2 {
+		t.Errorf("pair 1->3 %+v: want both frames dropped on the down link", p)
+	}
+}

@@ -1,0 +1,143 @@
+package lab
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A hears B, B hears C, A does not hear C: A and C resolve each other through B without ever
+// linking, and count three nodes; A reaches C through B with a call routed through B and with
+// a text message the overlay carries (where the binary has them).
+func TestRelayThroughTheMiddleNode(t *testing.T) {
+	const a, b, cc = 1, 2, 3
+	c := newCluster(t, "relay", 3, perfect)
+	if err := c.Emulator().LinkDown(a, cc); err != nil {
+		t.Fatal(err)
+	}
+	enrolAll(t, c, "alpha", a, b, cc)
+	phone := daemonHasPhone(t)
+	recordings := filepath.Join(c.Root(), "recordings")
+	if err := os.Mkdir(recordings, 0o700); err != nil { // the daemon does not create it
+		t.Fatal(err)
+	}
+	procs := map[int]*Process{}
+	for _, n := range []int{a, b, cc} {
+		args := []string{"--ext", ext(n)}
+		if n == cc && phone {
+			args = append(args, "--auto-answer", "--record", recordings)
+		}
+		procs[n] = start(t, c, n, args...)
+	}
+	all := []int{a, b, cc}
+	d := waitFor(t, time.Minute, "A, B and C to resolve each other", func() (bool, string) {
+		return resolves(c, all, targetsOf(c, procs, all...))
+	})
+	t.Logf("A resolved C through B %v after C was ready", d.Round(time.Millisecond))
+	if ok, why := linkedExactly(c, map[int][]string{a: idsOf(procs, b), b: idsOf(procs, a, cc), cc: idsOf(procs, b)}); !ok {
+		t.Errorf("links: %s", why)
+	}
+	waitFor(t, 30*time.Second, "every node to count three nodes", func() (bool, string) { return sizeIs(c, all, 3) })
+	st := c.Emulator().Stats()
+	if ac, ca := st.Pair(a, cc), st.Pair(cc, a); ac.Forwarded+ca.Forwarded != 0 || ac.DroppedDown == 0 {
+		t.Errorf("A-C radio: %d+%d frames forwarded (want none), %d dropped on the down link (want some: A transmits)",
+			ac.Forwarded, ca.Forwarded, ac.DroppedDown)
+	}
+
+	t.Run("call routed through B", func(t *testing.T) {
+		if !phone {
+			t.Skip("this meshcomm has no phone (no daemon --auto-answer, no call)")
+		}
+		out, err := c.MustCLI("call", procs[cc].Ready.AoR, "--via", procs[b].Ready.NodeID, "--duration", "1s", "--json", "--data", c.DataDir(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Result      string  `json:"result"`
+			SIPStatus   int     `json:"sip_status"`
+			SetupMs     float64 `json:"setup_ms"`
+			PacketsSent uint64  `json:"packets_sent"`
+			Peer        string  `json:"peer"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatalf("call output %q: %v", out, err)
+		}
+		if res.Result != "answered" || res.SIPStatus != 200 || res.Peer != procs[cc].Ready.NodeID || res.PacketsSent == 0 {
+			t.Fatalf("call A -> C via B: %s", out)
+		}
+		t.Logf("A called C through B: answered in %.1f ms, %d media packets sent", res.SetupMs, res.PacketsSent)
+		waitFor(t, 30*time.Second, "C's recording of A's call to hold audio", func() (bool, string) {
+			return recordedAudio(recordings)
+		})
+	})
+
+	t.Run("message carried by the overlay", func(t *testing.T) {
+		if !phone {
+			t.Skip("this meshcomm has no text messages (no msg command)")
+		}
+		const text = "A to C, out of range, through B"
+		sent := time.Now()
+		out, err := c.MustCLI("msg", procs[cc].Ready.AoR, text, "--json", "--data", c.DataDir(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatalf("msg output %q: %v", out, err)
+		}
+		t.Logf("A's message to C: %s after %v", res.State, time.Since(sent).Round(time.Millisecond))
+		var via string
+		d := waitFor(t, 2*time.Minute, "C to receive A's message", func() (bool, string) {
+			out, err := c.MustCLI("messages", "--json", "--data", c.DataDir(cc))
+			if err != nil {
+				return false, err.Error()
+			}
+			var got struct {
+				Inbox []struct {
+					From string `json:"from"`
+					Text string `json:"text"`
+					Via  string `json:"via"`
+				} `json:"inbox"`
+			}
+			if err := json.Unmarshal(out, &got); err != nil {
+				return false, err.Error()
+			}
+			for _, m := range got.Inbox {
+				if m.From == procs[a].Ready.AoR && m.Text == text {
+					via = m.Via
+					return true, ""
+				}
+			}
+			return false, "C's inbox: " + strings.TrimSpace(string(out))
+		})
+		t.Logf("C received A's message (via %s) %v after it was sent", via, d.Round(time.Millisecond))
+	})
+}
+
+// daemonHasPhone reports whether the binary's daemon takes --auto-answer (and so has calls and
+// messages): the lab runs whatever meshcomm the tree builds.
+func daemonHasPhone(t *testing.T) bool {
+	t.Helper()
+	out, _ := exec.Command(labBinary(t), "daemon", "--help").CombinedOutput()
+	return strings.Contains(string(out), "-auto-answer")
+}
+
+// recordedAudio reports whether dir holds a WAV file with more than its header.
+func recordedAudio(dir string) (bool, string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".wav") && info.Size() > 44 {
+			return true, ""
+		}
+	}
+	return false, "no recording with audio in " + dir
+}
