@@ -146,6 +146,13 @@ type Schedule struct {
 	SlowInterval  time.Duration // browse interval afterwards (jittered by ±10%)
 	RecordTTL     time.Duration // TTL of the records this node announces
 	Announcements int           // unsolicited announcements at 0 s, 1 s, 3 s, ... (RFC 6762 §8.3)
+	// BeaconInterval is the shortest period of the beacon, the announcement repeated for as
+	// long as the node runs so that a laptop coming into radio range is found within about a
+	// second (0: no beacon). The period grows by BeaconSpacing for every peer already cached
+	// on the interface, so that a shared medium carries about one beacon per BeaconSpacing
+	// however many nodes share it, and never exceeds SlowInterval.
+	BeaconInterval time.Duration
+	BeaconSpacing  time.Duration
 }
 
 // DefaultSchedule is the schedule a node runs with unless configured otherwise.
@@ -156,6 +163,9 @@ func DefaultSchedule() Schedule {
 		SlowInterval:  20 * time.Second,
 		RecordTTL:     120 * time.Second,
 		Announcements: 3,
+
+		BeaconInterval: time.Second,
+		BeaconSpacing:  250 * time.Millisecond,
 	}
 }
 
@@ -184,6 +194,7 @@ type Stats struct {
 	Suppressed       uint64 // queries not answered because the querier already knew us
 	Goodbyes         uint64
 	Greetings        uint64 // responses sent because a newcomer announced itself
+	BeaconsSent      uint64 // announcements repeated by the beacon
 	CacheFull        uint64 // records dropped because a cache bound was reached
 	QueriesSent      uint64
 	ResponsesSent    uint64
@@ -267,7 +278,8 @@ func NewCore(cfg CoreConfig) (*Core, error) {
 }
 
 func validateSchedule(s Schedule) error {
-	if s.FastInterval <= 0 || s.SlowInterval <= 0 || s.FastPeriod < 0 || s.Announcements < 0 {
+	if s.FastInterval <= 0 || s.SlowInterval <= 0 || s.FastPeriod < 0 || s.Announcements < 0 ||
+		s.BeaconInterval < 0 || s.BeaconSpacing < 0 {
 		return fmt.Errorf("discovery: bad schedule %+v", s)
 	}
 	if s.RecordTTL < 2*time.Second || s.RecordTTL > maxTTL {
@@ -341,7 +353,7 @@ func (c *Core) SetInterfaces(now time.Time, ifs []Interface) {
 			c.ifaces[in.Index] = st
 		}
 		st.Interface = in
-		st.sched.reset(now, c.rng)
+		st.sched.reset(now, c.cfg.Schedule.BeaconInterval, c.rng)
 	}
 	for idx := range c.ifaces {
 		if !seen[idx] {
@@ -361,12 +373,19 @@ func (c *Core) Tick(now time.Time) {
 		if st.sched.announceDue(now, c.cfg.Schedule.Announcements) {
 			c.sendResponse(st, now, c.cfg.Schedule.RecordTTL)
 			st.sched.announced(now)
+			if !st.sched.nextBeacon.IsZero() {
+				st.sched.nextBeacon = now.Add(c.beaconPeriod(st)) // the announcement was a beacon too
+			}
 		}
 		for _, f := range []Family{IPv4, IPv6} {
 			if p, ok := st.pending[f]; ok && !now.Before(p.due) {
 				delete(st.pending, f)
 				c.multicastResponse(st, f, now, p.parts)
 			}
+		}
+		if st.sched.beaconDue(now, c.cfg.Schedule.Announcements) {
+			c.sendBeacon(st, now)
+			st.sched.beaconed(now, c.beaconPeriod(st), c.rng)
 		}
 		if st.cache.refreshDue(now) {
 			st.sched.nextQuery = now
@@ -401,6 +420,9 @@ func (c *Core) NextWake() time.Time {
 			earliest(st.sched.nextAnnounce)
 		}
 		earliest(st.sched.nextQuery)
+		if st.sched.announcesSent >= c.cfg.Schedule.Announcements {
+			earliest(st.sched.nextBeacon)
+		}
 		for _, p := range st.pending {
 			earliest(p.due)
 		}
@@ -443,6 +465,32 @@ func (c *Core) sendResponse(st *ifaceState, now time.Time, ttl time.Duration) {
 		c.stats.ResponsesSent++
 		st.lastMulticast[f] = now
 	}
+}
+
+// sendBeacon multicasts our full record set on one family of st, alternating between the
+// families the interface has: a laptop hearing it for the first time greets back at once
+// (handleResponse), which is first contact in one exchange.
+func (c *Core) sendBeacon(st *ifaceState, now time.Time) {
+	var fams []Family
+	for _, f := range c.cfg.Families {
+		if st.has(f) {
+			fams = append(fams, f)
+		}
+	}
+	if len(fams) == 0 {
+		return
+	}
+	f := fams[st.sched.beacons%len(fams)]
+	c.emit(st, f, f.group(), c.buildResponse(st.Interface, c.cfg.Schedule.RecordTTL, responseParts{full: true}, nil))
+	c.stats.BeaconsSent++
+	st.lastMulticast[f] = now
+}
+
+// beaconPeriod is the beacon's period on st: BeaconInterval, plus BeaconSpacing for every
+// peer cached there, at most SlowInterval.
+func (c *Core) beaconPeriod(st *ifaceState) time.Duration {
+	sch := c.cfg.Schedule
+	return min(max(sch.BeaconInterval, time.Duration(len(st.cache.ptrs))*sch.BeaconSpacing), sch.SlowInterval)
 }
 
 func (c *Core) multicastResponse(st *ifaceState, f Family, now time.Time, parts responseParts) {

@@ -11,6 +11,8 @@ type browseSchedule struct {
 	nextQuery     time.Time
 	announcesSent int
 	nextAnnounce  time.Time
+	nextBeacon    time.Time // zero: no beacon
+	beacons       int
 }
 
 // The first query after a reset waits 20–120 ms (RFC 6762 §5.2) so that nodes brought up
@@ -20,12 +22,17 @@ const (
 	firstQueryJitter   = 100 * time.Millisecond
 )
 
-// reset starts the fast phase: announcements from now, queries after a short random delay.
-func (s *browseSchedule) reset(now time.Time, rng *rand.Rand) {
+// reset starts the fast phase: announcements from now, queries after a short random delay, the
+// beacon (if beacon > 0) after the announcements and beacon.
+func (s *browseSchedule) reset(now time.Time, beacon time.Duration, rng *rand.Rand) {
 	s.announcesSent = 0
 	s.nextAnnounce = now
 	s.nextQuery = now.Add(firstQueryMinDelay + time.Duration(rng.Int64N(int64(firstQueryJitter))))
 	s.fastUntil = time.Time{} // set by the caller through fast()
+	s.nextBeacon = time.Time{}
+	if beacon > 0 {
+		s.nextBeacon = now.Add(beacon)
+	}
 }
 
 func (s *browseSchedule) announceDue(now time.Time, limit int) bool {
@@ -58,4 +65,22 @@ func (s *browseSchedule) queried(now time.Time, sch Schedule, rng *rand.Rand) {
 		jitter = time.Duration(rng.Int64N(spread)) - sch.SlowInterval/10
 	}
 	s.nextQuery = now.Add(sch.SlowInterval + jitter)
+}
+
+// beaconDue reports whether the beacon should go out: it starts once the start-up
+// announcements are over.
+func (s *browseSchedule) beaconDue(now time.Time, announcements int) bool {
+	return !s.nextBeacon.IsZero() && s.announcesSent >= announcements && !now.Before(s.nextBeacon)
+}
+
+// beaconed records a beacon and schedules the next after period ±20%, so that nodes started
+// together drift apart instead of beaconing in lock-step.
+func (s *browseSchedule) beaconed(now time.Time, period time.Duration, rng *rand.Rand) {
+	s.beacons++
+	spread := int64(period * 2 / 5)
+	jitter := time.Duration(0)
+	if spread > 0 {
+		jitter = time.Duration(rng.Int64N(spread)) - period/5
+	}
+	s.nextBeacon = now.Add(period + jitter)
 }

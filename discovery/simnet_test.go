@@ -25,6 +25,7 @@ type simNet struct {
 	latency  time.Duration
 	loopback bool
 	seq      int
+	apart    map[[2]*simNode]bool // pairs out of range of each other (both directions)
 }
 
 type simNode struct {
@@ -73,10 +74,27 @@ func testID(b byte) mesh.NodeID {
 	return id
 }
 
-// addNode creates a node with one interface; it is not started.
+// addNode creates a node with one interface and the RFC 6762 schedule alone (no beacon, which
+// the beacon tests turn on with addNodeWith); it is not started.
 func (n *simNet) addNode(idByte byte, ifName string, addrs ...string) *simNode {
 	n.t.Helper()
-	return n.addNodeWith(CoreConfig{Self: testID(idByte), Port: 4000 + uint16(idByte), Team: "engine-7"}, ifName, addrs...)
+	return n.addNodeWith(CoreConfig{Self: testID(idByte), Port: 4000 + uint16(idByte), Team: "engine-7",
+		Schedule: rfcSchedule()}, ifName, addrs...)
+}
+
+// rfcSchedule is DefaultSchedule without the beacon.
+func rfcSchedule() Schedule {
+	s := DefaultSchedule()
+	s.BeaconInterval, s.BeaconSpacing = 0, 0
+	return s
+}
+
+// setApart puts a and b out of range of each other (or back in range).
+func (n *simNet) setApart(a, b *simNode, apart bool) {
+	if n.apart == nil {
+		n.apart = map[[2]*simNode]bool{}
+	}
+	n.apart[[2]*simNode{a, b}], n.apart[[2]*simNode{b, a}] = apart, apart
 }
 
 func (n *simNet) addNodeWith(cfg CoreConfig, ifName string, addrs ...string) *simNode {
@@ -153,7 +171,7 @@ func (n *simNet) srcAddr(from *simNode, f Family, toIface string) netip.AddrPort
 
 func (n *simNet) route(from *simNode, o Outgoing) {
 	for _, to := range n.nodes {
-		if !to.up || (to == from && !n.loopback) {
+		if !to.up || (to == from && !n.loopback) || n.apart[[2]*simNode{from, to}] {
 			continue
 		}
 		if !o.Dst.Addr().IsMulticast() && !slices.Contains(to.iface.Addrs, o.Dst.Addr().WithZone("")) {

@@ -260,8 +260,13 @@ func (n *Node) onCoreEvent(now time.Time, ev mesh.Event) {
 	if out, ok := coreEvent(now, ev); ok {
 		n.bus.Publish(out)
 	}
-	if e, ok := ev.(mesh.RecordChanged); ok && n.roster != nil {
-		n.roster.seen(now, &e.Record)
+	if e, ok := ev.(mesh.RecordChanged); ok {
+		if n.roster != nil {
+			n.roster.seen(now, &e.Record)
+		}
+		if n.post != nil {
+			n.post.storedHere(&e.Record)
+		}
 	}
 }
 

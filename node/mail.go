@@ -42,6 +42,7 @@ type postOffice struct {
 	mu      sync.Mutex
 	mb      *mailbox.Mailbox
 	waiters map[mailbox.MessageID][]chan mailbox.OutboxEntry
+	arrived chan struct{} // one slot: a message for this user has reached this node's store
 }
 
 func newPostOffice(n *Node) (*postOffice, error) {
@@ -63,7 +64,8 @@ func newPostOffice(n *Node) (*postOffice, error) {
 	}); err != nil {
 		return nil, err
 	}
-	p := &postOffice{n: n, log: n.log.With("part", "mailbox"), waiters: map[mailbox.MessageID][]chan mailbox.OutboxEntry{}}
+	p := &postOffice{n: n, log: n.log.With("part", "mailbox"), waiters: map[mailbox.MessageID][]chan mailbox.OutboxEntry{},
+		arrived: make(chan struct{}, 1)}
 	var err error
 	if state != nil {
 		p.mb, err = mailbox.Restore(cfg, state)
@@ -98,6 +100,7 @@ func (p *postOffice) start(ctx context.Context) {
 				return
 			case <-first.C:
 			case <-t.C:
+			case <-p.arrived:
 			}
 			p.checkStored(ctx)
 			p.mu.Lock()
@@ -108,11 +111,24 @@ func (p *postOffice) start(ctx context.Context) {
 	}()
 }
 
+// storedHere is called (on the node's loop) for every record the core stores: a message for
+// this node's user wakes the post office, which then checks at once instead of at its next
+// period (in flood mode that is how messages for a user arrive).
+func (p *postOffice) storedHere(r *mesh.Record) {
+	if r.Kind != mesh.KindMessage || r.Deleted || r.Resource != mesh.ResourceIDFor(p.n.id.AoR()) {
+		return
+	}
+	select {
+	case p.arrived <- struct{}{}:
+	default: // a check is already due
+	}
+}
+
 // checkStored looks up the messages stored in the overlay for this node's user.
 func (p *postOffice) checkStored(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, DefaultLookupTimeout)
 	defer cancel()
-	done, err := p.n.lookupKind(lctx, mesh.ResourceIDFor(p.n.id.AoR()), mesh.KindMessage)
+	done, err := p.n.pollLookup(lctx, mesh.ResourceIDFor(p.n.id.AoR()), mesh.KindMessage)
 	if err != nil || len(done.Records) == 0 {
 		return
 	}

@@ -120,6 +120,44 @@ func (n *Node) lookupKind(ctx context.Context, res mesh.ResourceID, kind mesh.Ki
 	}
 }
 
+// pollLookup is a periodic background lookup (the roster's presence, this user's stored
+// messages). In flood mode every record reaches every node (full replication, and changes are
+// seen as they arrive), so it is answered from this node's own copy at no cost to the radio;
+// asking the neighbours every few seconds for records that do not exist was most of an idle
+// mesh's traffic. In DHT mode it is an ordinary lookup.
+func (n *Node) pollLookup(ctx context.Context, res mesh.ResourceID, kind mesh.Kind) (mesh.LookupDone, error) {
+	reply := make(chan mesh.LookupDone, 1)
+	err := n.onLoop(ctx, func(now time.Time) {
+		if n.core.Mode() != mesh.ModeFlood {
+			n.lookups[n.core.Lookup(now, res, kind)] = reply
+			return
+		}
+		reply <- mesh.LookupDone{Resource: res, Kind: kind, Records: localRecords(n.core.Records(), res, kind, now)}
+	})
+	if err != nil {
+		return mesh.LookupDone{}, err
+	}
+	select {
+	case done := <-reply:
+		return done, nil
+	case <-ctx.Done():
+		return mesh.LookupDone{}, ctx.Err()
+	case <-n.loopDone:
+		return mesh.LookupDone{}, ErrClosed
+	}
+}
+
+// localRecords picks the live records of one resource and kind from a store's contents.
+func localRecords(all []mesh.Record, res mesh.ResourceID, kind mesh.Kind, now time.Time) []mesh.Record {
+	var out []mesh.Record
+	for _, r := range all {
+		if r.Resource == res && r.Kind == kind && !r.Deleted && r.Expiry > now.UnixMilli() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // offer puts records signed elsewhere (stored messages, receipts, deletions) into the overlay.
 func (n *Node) offer(ctx context.Context, recs []mesh.Record) error {
 	return n.onLoop(ctx, func(now time.Time) { n.core.Offer(now, recs) })

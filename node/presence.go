@@ -11,8 +11,9 @@ import (
 )
 
 // rosterPollInterval is how often the presence of watched users is looked up in the overlay.
-// In flood mode every presence record also reaches every node as it changes (the roster is
-// notified at once); in DHT mode the poll is what brings changes.
+// In flood mode every presence record reaches every node as it changes (the roster is notified
+// at once) and the poll only reads this node's own copy; in DHT mode the poll is what brings
+// changes.
 const rosterPollInterval = 15 * time.Second
 
 // roster follows other users' presence: every user whose registration this node sees, and
@@ -89,7 +90,7 @@ func (ro *roster) poll(ctx context.Context) {
 		ro.mu.Unlock()
 		for _, v := range views {
 			lctx, cancel := context.WithTimeout(ctx, DefaultLookupTimeout)
-			done, err := ro.n.lookupKind(lctx, mesh.ResourceIDFor(v.AoR), mesh.KindPresence)
+			done, err := ro.n.pollLookup(lctx, mesh.ResourceIDFor(v.AoR), mesh.KindPresence)
 			cancel()
 			if err != nil {
 				continue
