@@ -106,8 +106,16 @@ func (l locator) Locate(ctx context.Context, aor string) ([]sip.Binding, error) 
 
 // lookupKind looks up the records of one kind at a resource and waits for the answer.
 func (n *Node) lookupKind(ctx context.Context, res mesh.ResourceID, kind mesh.Kind) (mesh.LookupDone, error) {
+	return n.awaitLookup(ctx, func(now time.Time, reply chan mesh.LookupDone) {
+		n.lookups[n.core.Lookup(now, res, kind)] = reply
+	})
+}
+
+// awaitLookup runs start on the loop with a one-slot reply channel (start answers on it, or
+// hands it to the core's lookup) and waits for the answer.
+func (n *Node) awaitLookup(ctx context.Context, start func(now time.Time, reply chan mesh.LookupDone)) (mesh.LookupDone, error) {
 	reply := make(chan mesh.LookupDone, 1)
-	if err := n.onLoop(ctx, func(now time.Time) { n.lookups[n.core.Lookup(now, res, kind)] = reply }); err != nil {
+	if err := n.onLoop(ctx, func(now time.Time) { start(now, reply) }); err != nil {
 		return mesh.LookupDone{}, err
 	}
 	select {
@@ -126,25 +134,13 @@ func (n *Node) lookupKind(ctx context.Context, res mesh.ResourceID, kind mesh.Ki
 // asking the neighbours every few seconds for records that do not exist was most of an idle
 // mesh's traffic. In DHT mode it is an ordinary lookup.
 func (n *Node) pollLookup(ctx context.Context, res mesh.ResourceID, kind mesh.Kind) (mesh.LookupDone, error) {
-	reply := make(chan mesh.LookupDone, 1)
-	err := n.onLoop(ctx, func(now time.Time) {
+	return n.awaitLookup(ctx, func(now time.Time, reply chan mesh.LookupDone) {
 		if n.core.Mode() != mesh.ModeFlood {
 			n.lookups[n.core.Lookup(now, res, kind)] = reply
 			return
 		}
 		reply <- mesh.LookupDone{Resource: res, Kind: kind, Records: localRecords(n.core.Records(), res, kind, now)}
 	})
-	if err != nil {
-		return mesh.LookupDone{}, err
-	}
-	select {
-	case done := <-reply:
-		return done, nil
-	case <-ctx.Done():
-		return mesh.LookupDone{}, ctx.Err()
-	case <-n.loopDone:
-		return mesh.LookupDone{}, ErrClosed
-	}
 }
 
 // localRecords picks the live records of one resource and kind from a store's contents.

@@ -267,11 +267,11 @@ func (p *Process) LogTail(lines int) string {
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
 	}
-	return lastLines(string(b), lines)
+	return LastLines(string(b), lines)
 }
 
-// lastLines is the end of s, at most n lines.
-func lastLines(s string, n int) string {
+// LastLines is the end of s, at most n lines.
+func LastLines(s string, n int) string {
 	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(all) > n {
 		all = all[len(all)-n:]

@@ -97,7 +97,7 @@ func (k *kamailioPath) calls(t *testing.T, x, n int) []time.Duration {
 		"-m", fmt.Sprint(n), "-l", "1", "-r", "20", "-recv_timeout", "5000", "-trace_rtt", "-rtt_freq", "1", "-nostdin")
 	if err := uac.wait(time.Duration(n)*time.Second + 30*time.Second); err != nil {
 		log, _ := os.ReadFile(uac.log)
-		t.Fatalf("sipp UAC: %v\n%s", err, lastLines(string(log), 30))
+		t.Fatalf("sipp UAC: %v\n%s", err, lab.LastLines(string(log), 30))
 	}
 	files, err := filepath.Glob(filepath.Join(run, "uac_*_rtt.csv"))
 	if err != nil || len(files) != 1 {

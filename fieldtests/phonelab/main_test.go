@@ -2,17 +2,10 @@ package phonelab
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,141 +14,31 @@ import (
 	"meshcomm/media"
 )
 
-// nsPrefix starts every namespace prefix of this package: "mcpl", the test process id, a test
-// tag, then the node number (mcpl4242call1), so concurrent runs (and the lab package's own
-// tests, "mcft...") never collide, and a run can remove what a crashed one left behind.
-const nsPrefix = "mcpl"
-
-var stalePrefix = regexp.MustCompile(`^(` + nsPrefix + `([0-9]+)[a-z]+)[0-9]+$`)
+// testbed builds the binary and names the namespaces of this package's tests ("mcpl...", apart
+// from the lab package's own "mcft...").
+var testbed = lab.NewTestbed("mcpl")
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runHelperNode())
 	}
 	code := m.Run()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
+	testbed.Remove()
 	os.Exit(code)
 }
 
-// build is the meshcomm binary shared by every test of the run, built on first use.
-var build struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-	skip string
-}
-
-// labBinary skips the test unless the lab can run here (Linux, root, ip(8), /dev/net/tun),
-// removes namespaces that crashed runs of this package left behind, and returns the meshcomm
-// binary, built once per test process.
-func labBinary(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		if build.skip = labUnavailable(); build.skip != "" {
-			return
-		}
-		removeStaleNamespaces()
-		build.dir, build.err = os.MkdirTemp("", "meshcomm-phonelab-bin-")
-		if build.err != nil {
-			return
-		}
-		build.bin = filepath.Join(build.dir, "meshcomm")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if p, err := exec.LookPath("go"); err == nil {
-			goTool = p
-		}
-		out, err := exec.Command(goTool, "build", "-o", build.bin, "meshcomm/cmd/meshcomm").CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build meshcomm: %v\n%s", err, out)
-		}
-	})
-	if build.skip != "" {
-		t.Skip("field lab unavailable: " + build.skip)
-	}
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.bin
-}
-
-// labUnavailable says why the lab cannot run here, or "".
-func labUnavailable() string {
-	switch {
-	case runtime.GOOS != "linux":
-		return "needs Linux network namespaces"
-	case os.Geteuid() != 0:
-		return "needs root (network namespaces and TAP devices)"
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		return "needs ip(8) from iproute2"
-	}
-	f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0)
-	if err != nil {
-		return "needs /dev/net/tun: " + err.Error()
-	}
-	f.Close()
-	return ""
-}
-
-// removeStaleNamespaces deletes the namespaces of earlier runs of this package whose process
-// is gone. Their daemons died with it (parent-death signal).
-func removeStaleNamespaces() {
-	entries, err := os.ReadDir("/run/netns")
-	if err != nil {
-		return
-	}
-	done := map[string]bool{}
-	for _, e := range entries {
-		m := stalePrefix.FindStringSubmatch(e.Name())
-		if m == nil || done[m[1]] {
-			continue
-		}
-		pid, err := strconv.Atoi(m[2])
-		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
-			continue // ours, or its run may still be going
-		}
-		done[m[1]] = true
-		if names, err := radiolink.Cleanup(m[1]); err != nil {
-			slog.Warn("phonelab: removing a crashed run's namespaces", "names", names, "err", err)
-		}
-	}
-}
+// labBinary skips the test unless the lab can run here and returns the meshcomm binary.
+func labBinary(t *testing.T) string { return testbed.Binary(t) }
 
 // perfect is the lab's default radio: every link up, no delay or loss.
 var perfect = radiolink.Link{Up: true}
 
-// newLab starts a cluster of nodes namespaces for the test, tagged tag (lower-case letters),
-// and removes it when the test ends, after logging the end of every daemon's log if the test
-// failed.
+// newLab starts a cluster of nodes namespaces for the test (see lab.Testbed.Cluster) and the
+// phone commands on it.
 func newLab(t *testing.T, tag string, nodes int, initial radiolink.Link) (*lab.Cluster, Phone) {
 	t.Helper()
-	bin := labBinary(t)
-	c, err := lab.Start(lab.Config{Prefix: fmt.Sprintf("%s%d%s", nsPrefix, os.Getpid(), tag), Nodes: nodes, Seed: 1,
-		Initial: initial, Binary: bin, Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for n := 1; n <= nodes; n++ {
-				if b, err := os.ReadFile(c.LogPath(n)); err == nil {
-					t.Logf("log of node %d:\n%s", n, lastLines(string(b), 60))
-				}
-			}
-		}
-		if err := c.Close(); err != nil {
-			t.Errorf("closing the lab: %v", err)
-		}
-	})
-	return c, Phone{Cluster: c, Binary: bin}
-}
-
-func lastLines(s string, n int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(all[max(0, len(all)-n):], "\n")
+	c := testbed.Cluster(t, tag, nodes, initial)
+	return c, Phone{Cluster: c, Binary: labBinary(t)}
 }
 
 // ext is the extension of the user on node n in these tests.
