@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -57,6 +58,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer, rea
 	answerAfter := fs.Duration("answer-after", 0, "with --auto-answer: let a call ring this long first")
 	play := fs.String("play", "", "WAV file (16-bit mono) played into answered incoming calls")
 	record := fs.String("record", "", "directory receiving a WAV recording of each answered incoming call")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the daemon's whole run to this file (diagnosis)")
 	if _, code, ok := parseArgs(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -68,6 +70,19 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer, rea
 	if *dataDir == "" {
 		fmt.Fprintln(stderr, "meshcomm daemon: no data directory: set --data or $MESHCOMM_DATA")
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "meshcomm daemon: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "meshcomm daemon: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	n, err := node.Start(node.Config{DataDir: *dataDir, Ext: *ext, Team: *team, Listen: *listen, Peers: peers,

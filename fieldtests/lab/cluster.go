@@ -104,6 +104,21 @@ func (c *Cluster) Close() error {
 	c.procs = nil
 	c.mu.Unlock()
 	var errs []error
+	if os.Getenv(profileDirEnv) != "" {
+		// Profiling daemons must end cleanly to write their profiles.
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, p := range procs {
+			wg.Go(func() {
+				if err := p.Stop(); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+	}
 	for _, p := range procs {
 		if err := p.Kill(); err != nil {
 			errs = append(errs, err)
@@ -112,10 +127,20 @@ func (c *Cluster) Close() error {
 	return errors.Join(append(errs, c.lab.Close())...)
 }
 
+// profileDirEnv names a directory: when set, every daemon writes a CPU profile of its run
+// there (n<N>-<pid of the test>-<start>.prof), for finding what an idle or busy lab spends its
+// CPU on, and Close stops the daemons with SIGTERM (so that they write it) before killing the
+// rest.
+const profileDirEnv = "MESHCOMM_LAB_PROFILE_DIR"
+
 // StartDaemon runs `meshcomm daemon --data DataDir(n) --log-level info args...` in namespace
 // n and waits for its ready line.
 func (c *Cluster) StartDaemon(n int, args ...string) (*Process, error) {
-	return c.Run(n, nil, c.cfg.Binary, append([]string{"daemon", "--data", c.DataDir(n), "--log-level", "info"}, args...)...)
+	base := []string{"daemon", "--data", c.DataDir(n), "--log-level", "info"}
+	if dir := os.Getenv(profileDirEnv); dir != "" {
+		base = append(base, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("n%d-%d-%d.prof", n, os.Getpid(), time.Now().UnixNano())))
+	}
+	return c.Run(n, nil, c.cfg.Binary, append(base, args...)...)
 }
 
 // Run starts name with args in namespace n, with env added to the environment, its stderr
