@@ -43,7 +43,8 @@ type Sim struct {
 	nodes    []*node
 	byID     map[mesh.NodeID]int32
 	rnd      *rand.Rand // scenario and workload choices (the link model has its own source)
-	verifier *mesh.Ed25519Verifier
+	trust    *mesh.Ed25519Verifier // the teams' authorities
+	verifier *sharedVerifier       // what every core verifies with (trust, remembering successes)
 	teams    []team
 	live     []int32 // live nodes, in no particular order
 	livePos  []int32 // position of each node in live, -1 when dead
@@ -89,8 +90,9 @@ func newSim(cfg Config) *Sim {
 		cfg:      cfg,
 		byID:     make(map[mesh.NodeID]int32, cfg.Nodes),
 		rnd:      rand.New(rand.NewPCG(cfg.Seed, 0x5eed_5ce0)),
-		verifier: &mesh.Ed25519Verifier{},
+		trust:    &mesh.Ed25519Verifier{},
 	}
+	s.verifier = newSharedVerifier(s.trust)
 	s.net = newNetwork(cfg.Latency, cfg.Jitter, cfg.Loss, rand.New(rand.NewPCG(cfg.Seed, 0x11_4c)))
 	s.lookups.pending = map[lookupKey]int32{}
 	teams := 1
@@ -100,7 +102,7 @@ func newSim(cfg Config) *Sim {
 	for t := range teams {
 		auth := mesh.NewAuthority(derive(cfg.Seed, "authority", uint64(t)))
 		s.teams = append(s.teams, team{auth: auth, domain: fmt.Sprintf("team-%c", 'a'+t)})
-		s.verifier.Trusted = append(s.verifier.Trusted, auth.PublicKey())
+		s.trust.Trusted = append(s.trust.Trusted, auth.PublicKey())
 	}
 	return s
 }

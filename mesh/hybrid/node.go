@@ -52,18 +52,19 @@ type Node struct {
 	flooder *flood.Flooder[mesh.NodeID, []mesh.Record]
 	table   *structured.Table
 
-	own        map[mesh.RecordKey]*ownRecord
-	pending    map[uint64]*request
-	lookups    map[uint64]*lookup
-	retries    []*lookup                        // user lookups to start again (see lookupRetry)
-	merges     map[[mesh.IDBytes]byte]time.Time // merge broadcasts seen
-	handoffs   map[mesh.RecordKey]*handoff      // records being handed to their replicas before removal
-	syncAfter  map[mesh.NodeID]time.Time        // flood mode: earliest next cascaded reconciliation
-	syncOwed   map[mesh.NodeID]bool             // flood mode: cascaded reconciliations waiting for that time
-	heardSizes map[mesh.NodeID]heardSize        // DHT peers' own size estimates, heard recently
-	nextReq    uint64
-	pendingMin time.Time // no pending request has an earlier deadline (zero: none pending)
-	nextLook   uint64
+	own          map[mesh.RecordKey]*ownRecord
+	pending      map[uint64]*request
+	lookups      map[uint64]*lookup
+	retries      []*lookup                        // user lookups to start again (see lookupRetry)
+	merges       map[[mesh.IDBytes]byte]time.Time // merge broadcasts seen
+	handoffs     map[mesh.RecordKey]*handoff      // records being handed to their replicas before removal
+	syncAfter    map[mesh.NodeID]time.Time        // flood mode: earliest next cascaded reconciliation
+	syncOwed     map[mesh.NodeID]bool             // flood mode: cascaded reconciliations waiting for that time
+	heardSizes   map[mesh.NodeID]heardSize        // DHT peers' own size estimates, heard recently
+	heardPruneAt time.Time                        // when heardSizes is next cleared of old entries
+	nextReq      uint64
+	pendingMin   time.Time // no pending request has an earlier deadline (zero: none pending)
+	nextLook     uint64
 
 	nextHousekeep   time.Time
 	nextAntiEntropy time.Time

@@ -11,9 +11,13 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 	if !n.started || n.left || from.ID == n.self.ID || from.ID.IsZero() {
 		return
 	}
-	wasKnown := n.table.Knows(from.ID)
-	if _, isLeave := msg.(*mesh.Leave); !isLeave {
-		if n.table.Add(now, from) && n.mode == mesh.ModeDHT {
+	var wasKnown bool
+	if _, isLeave := msg.(*mesh.Leave); isLeave {
+		wasKnown = n.table.Knows(from.ID)
+	} else {
+		var newNear bool
+		wasKnown, newNear = n.table.Heard(now, from)
+		if newNear && n.mode == mesh.ModeDHT {
 			n.onNewNear(now, from)
 		}
 	}

@@ -24,6 +24,7 @@ func (n *Node) Tick(now time.Time) {
 		return
 	}
 	n.nextHousekeep = now.Add(n.t.HousekeepInterval)
+	n.forgetOldSizes(now)
 	n.refreshOwn(now)
 	n.evaluateMode(now)
 	n.expireLookups(now)
@@ -253,6 +254,20 @@ func (n *Node) hearSize(now time.Time, from mesh.NodeID, s mesh.Status) {
 		return
 	}
 	n.heardSizes[from] = heardSize{estimate: int(s.SizeEstimate), at: now}
+}
+
+// forgetOldSizes drops size estimates heard too long ago to count, once per heardSizeWindow, so
+// that the map holds the peers heard recently rather than every peer ever heard.
+func (n *Node) forgetOldSizes(now time.Time) {
+	if now.Before(n.heardPruneAt) {
+		return
+	}
+	n.heardPruneAt = now.Add(heardSizeWindow)
+	for id, h := range n.heardSizes {
+		if now.Sub(h.at) > heardSizeWindow {
+			delete(n.heardSizes, id)
+		}
+	}
 }
 
 // peersSeeLargeMesh reports whether most DHT peers heard from recently (at least two) estimate

@@ -1,7 +1,8 @@
 package structured
 
 import (
-	"sort"
+	"bytes"
+	"slices"
 
 	"meshcomm/mesh"
 )
@@ -54,7 +55,7 @@ func (l *Lookup) add(cs []mesh.Contact, round int) {
 		l.byID[c.ID] = x
 		l.cands = append(l.cands, x)
 	}
-	sort.Slice(l.cands, func(i, j int) bool { return l.cands[i].d.Less(l.cands[j].d) })
+	slices.SortFunc(l.cands, func(a, b *cand) int { return bytes.Compare(a.d[:], b.d[:]) })
 	if max := 4 * l.k; len(l.cands) > max {
 		for _, x := range l.cands[max:] {
 			if x.state == candFresh {

@@ -2,6 +2,7 @@ package structured
 
 import (
 	"math"
+	"math/bits"
 	"sort"
 	"time"
 
@@ -126,15 +127,22 @@ func (t *Table) insert(p *Peer) bool {
 // Add inserts or refreshes a peer heard from at now. It reports whether the peer is new to the
 // near slice (the caller may owe it records it is now responsible for).
 func (t *Table) Add(now time.Time, c mesh.Contact) (newNear bool) {
+	_, newNear = t.Heard(now, c)
+	return newNear
+}
+
+// Heard is Add that also reports whether the peer was in the table before (one search for both,
+// since every message received asks both questions).
+func (t *Table) Heard(now time.Time, c mesh.Contact) (known, newNear bool) {
 	if c.ID == t.self || c.ID.IsZero() {
-		return false
+		return false, false
 	}
 	if p := t.find(c.ID); p != nil {
 		p.LastHeard, p.Fails = now, 0
 		if c.Addr != "" {
 			p.Contact.Addr = c.Addr
 		}
-		return false
+		return true, false
 	}
 	p := &Peer{Contact: c, LastHeard: now}
 	if !t.insert(p) {
@@ -143,12 +151,12 @@ func (t *Table) Add(now time.Time, c mesh.Contact) (newNear bool) {
 		for i, q := range t.far[s] {
 			if q.Fails > 0 {
 				t.far[s][i] = p
-				return false
+				return false, false
 			}
 		}
-		return false
+		return false, false
 	}
-	return t.InMySlice(c.ID)
+	return false, t.InMySlice(c.ID)
 }
 
 func (t *Table) find(id mesh.NodeID) *Peer {
@@ -209,10 +217,11 @@ func (t *Table) Failed(id mesh.NodeID, maxFails int) bool {
 // Near returns the near slice in a deterministic order.
 func (t *Table) Near() []mesh.Contact {
 	out := make([]mesh.Contact, 0, len(t.near))
-	for _, p := range t.near {
-		out = append(out, p.Contact)
+	for _, p := range t.sorted { // already in identifier order
+		if p.Contact.ID != t.self {
+			out = append(out, p.Contact)
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return lessID(out[i].ID, out[j].ID) })
 	return out
 }
 
@@ -314,16 +323,24 @@ func (t *Table) ClosestWithSelf(target [mesh.IDBytes]byte, n int) []mesh.Contact
 // closestSorted finds the n closest to target among the near slice and self. Peers that share
 // a longer prefix with target are closer than any that share a shorter one, and the peers sharing
 // a given prefix are contiguous in identifier order; so it narrows to the longest prefix still
-// shared by at least n peers and selects among those alone.
+// shared by at least n peers and selects among those alone. Each step descends one bit where the
+// range's peers first differ: a single binary search finds where that bit turns from 0 to 1.
 func (t *Table) closestSorted(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	if n <= 0 {
 		return nil
 	}
 	lo, hi := 0, len(t.sorted)
-	for bits := 1; bits <= mesh.IDBytes*8 && hi-lo > n; bits++ {
-		plo, phi := prefixBounds(target, bits)
-		a := lo + sort.Search(hi-lo, func(i int) bool { return !lessID(t.sorted[lo+i].Contact.ID, plo) })
-		b := lo + sort.Search(hi-lo, func(i int) bool { return lessID(phi, t.sorted[lo+i].Contact.ID) })
+	for hi-lo > n {
+		first, last := t.sorted[lo].Contact.ID, t.sorted[hi-1].Contact.ID
+		split := commonPrefixLen(first, last) // first has 0 at this bit, last 1
+		if commonPrefixLen(first, target) < split {
+			break // every peer in range is equally far from target in prefix terms
+		}
+		mid := lo + sort.Search(hi-lo, func(i int) bool { return bitAt(t.sorted[lo+i].Contact.ID, split) })
+		a, b := lo, mid
+		if bitAt(target, split) {
+			a, b = mid, hi
+		}
 		if b-a < n {
 			break
 		}
@@ -332,22 +349,18 @@ func (t *Table) closestSorted(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	return closestOf(t.sorted[lo:hi], target, n)
 }
 
-// prefixBounds gives the smallest and largest identifiers sharing the first bits of target.
-func prefixBounds(target [mesh.IDBytes]byte, bits int) (lo, hi mesh.NodeID) {
-	full, rem := bits/8, bits%8
-	copy(lo[:full], target[:full])
-	copy(hi[:full], target[:full])
-	if rem > 0 {
-		m := byte(0xFF) << (8 - rem)
-		lo[full] = target[full] & m
-		hi[full] = target[full]&m | ^m
-		full++
+// commonPrefixLen is the number of leading bits a and b share.
+func commonPrefixLen(a, b [mesh.IDBytes]byte) int {
+	for i := range a {
+		if x := a[i] ^ b[i]; x != 0 {
+			return i*8 + bits.LeadingZeros8(x)
+		}
 	}
-	for i := full; i < mesh.IDBytes; i++ {
-		hi[i] = 0xFF
-	}
-	return lo, hi
+	return mesh.IDBytes * 8
 }
+
+// bitAt reports whether bit i (0 = most significant) of id is set.
+func bitAt(id [mesh.IDBytes]byte, i int) bool { return id[i/8]&(0x80>>(i%8)) != 0 }
 
 // closestOf selects the n candidates closest to target by partial insertion (n is small, the
 // candidate set a few hundred): no sort of the whole set, one small allocation.
@@ -359,7 +372,11 @@ func closestOf(cands []*Peer, target [mesh.IDBytes]byte, n int) []mesh.Contact {
 		d mesh.Distance
 		c *Peer
 	}
-	best := make([]scored, 0, min(n, len(cands)))
+	var buf [16]scored // the usual n fits: no allocation for the working set
+	best := buf[:0]
+	if n > len(buf) {
+		best = make([]scored, 0, min(n, len(cands)))
+	}
 	for _, p := range cands {
 		d := mesh.XOR(target, p.Contact.ID)
 		if len(best) == n && !d.Less(best[n-1].d) {

@@ -440,3 +440,32 @@ func TestClosestWithSelf(t *testing.T) {
 		t.Fatalf("ClosestWithSelf with a large n returned %d, want near + self = 31", n)
 	}
 }
+
+func TestClosestWithSelfMatchesBruteForceOnLargeSlices(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 10))
+	self := idIn(r, 0, 0)
+	tb := NewTable(self, 4)
+	var ids []mesh.NodeID
+	for range 600 {
+		id := idIn(r, 0, 0)
+		ids = append(ids, id)
+		tb.Add(t0, contactOf(id))
+	}
+	all := append(tb.Near(), mesh.Contact{ID: self})
+	for i := range 400 {
+		target := idIn(r, 0, 0)
+		if i%2 == 0 { // targets that share a long prefix with a peer
+			target = ids[r.IntN(len(ids))]
+			target[15] ^= byte(r.IntN(256))
+			if i%4 == 0 {
+				target[2] ^= 1
+			}
+		}
+		n := 1 + r.IntN(12)
+		cands := append([]mesh.Contact{}, all...)
+		sort.Slice(cands, func(i, j int) bool { return mesh.XOR(target, cands[i].ID).Less(mesh.XOR(target, cands[j].ID)) })
+		if got := tb.ClosestWithSelf(target, n); !reflect.DeepEqual(got, cands[:n]) {
+			t.Fatalf("ClosestWithSelf(%x, %d) = %v, want %v", target, n, got, cands[:n])
+		}
+	}
+}
