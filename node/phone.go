@@ -195,7 +195,7 @@ type CallParams struct {
 	Play       string `json:"play,omitempty"`        // WAV file to send
 	Record     string `json:"record,omitempty"`      // WAV file to write what arrives into
 	DurationMs int    `json:"duration_ms,omitempty"` // hang up this long after the answer (0: when Play ends, else 10 s)
-	Via        string `json:"via,omitempty"`         // a peer's node id: send the INVITE through it (overlay routing)
+	Via        string `json:"via,omitempty"`         // a peer's node id, or "overlay": send the INVITE through it (overlay routing)
 	// Voicemail, when the call is not answered, leaves Play as a voice message instead.
 	Voicemail bool `json:"voicemail,omitempty"`
 }
@@ -234,13 +234,9 @@ func (n *Node) Call(ctx context.Context, p CallParams) (CallResult, error) {
 	n.audio.plan(callID, audioPlan{play: p.Play, record: p.Record})
 	opts := []sip.Option{sip.CallID(callID)}
 	if p.Via != "" {
-		id, err := parseNodeID(p.Via)
+		c, err := n.viaContact(p.Via, aor)
 		if err != nil {
 			return CallResult{}, err
-		}
-		c := mesh.Contact{ID: id}
-		if pi, ok := n.ep.Peer(id); ok {
-			c.Addr = pi.Peer.Addr
 		}
 		opts = append(opts, sip.Via(c))
 	}
@@ -290,6 +286,39 @@ func (n *Node) Call(ctx context.Context, p CallParams) (CallResult, error) {
 		out.Voicemail = n.leaveVoicemail(ctx, aor, p.Play)
 	}
 	return out, nil
+}
+
+// ViaOverlay, as CallParams.Via, sends the INVITE to the linked peer closest to the callee's
+// resource in the overlay's ID space (the peer responsible for it, in DHT mode), which looks
+// the callee up and forwards the INVITE: the seed's overlay-routed call.
+const ViaOverlay = "overlay"
+
+// viaContact is the proxy hop named by a call's Via: a node id, or ViaOverlay.
+func (n *Node) viaContact(via, aor string) (mesh.Contact, error) {
+	if via != ViaOverlay {
+		id, err := parseNodeID(via)
+		if err != nil {
+			return mesh.Contact{}, err
+		}
+		c := mesh.Contact{ID: id}
+		if pi, ok := n.ep.Peer(id); ok {
+			c.Addr = pi.Peer.Addr
+		}
+		return c, nil
+	}
+	res := mesh.ResourceIDFor(aor)
+	var best mesh.Contact
+	var bestDist mesh.Distance
+	for _, pi := range n.ep.Peers() {
+		d := mesh.XOR(pi.Peer.ID, res)
+		if best.ID.IsZero() || d.Less(bestDist) {
+			best, bestDist = mesh.Contact{ID: pi.Peer.ID, Addr: pi.Peer.Addr}, d
+		}
+	}
+	if best.ID.IsZero() {
+		return mesh.Contact{}, errors.New("no linked peer to route the call through")
+	}
+	return best, nil
 }
 
 func callResult(info sip.CallInfo) string {

@@ -36,12 +36,12 @@ func absPath(p string) string {
 }
 
 func runCall(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("call", "call EXT|sip:EXT@TEAM [--play WAV] [--record WAV] [--duration D] [--via NODEID] [--voicemail] [--json]", stderr)
+	fs := newFlagSet("call", "call EXT|sip:EXT@TEAM [--play WAV] [--record WAV] [--duration D] [--via NODEID|overlay] [--voicemail] [--json]", stderr)
 	cf := newClientFlags(fs, true)
 	play := fs.String("play", "", "WAV file (16-bit mono) to send into the call")
 	record := fs.String("record", "", "WAV file to record what arrives into")
 	duration := fs.Duration("duration", 0, "hang up this long after the answer (default: when --play ends, else 10s)")
-	via := fs.String("via", "", "send the INVITE through this peer (node id): the overlay-routed mode")
+	via := fs.String("via", "", "send the INVITE through this peer (node id), or through the linked peer closest to the callee's resource (\"overlay\"): the overlay-routed mode")
 	voicemail := fs.Bool("voicemail", false, "if nobody answers, leave --play as a voice message")
 	pos, code, ok := parseArgs(fs, args, 1, 1)
 	if !ok {

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,32 +49,36 @@ func TestRelayThroughTheMiddleNode(t *testing.T) {
 			ac.Forwarded, ca.Forwarded, ac.DroppedDown)
 	}
 
-	t.Run("call routed through B", func(t *testing.T) {
-		if !phone {
-			t.Skip("this meshcomm has no phone (no daemon --auto-answer, no call)")
-		}
-		out, err := c.MustCLI("call", procs[cc].Ready.AoR, "--via", procs[b].Ready.NodeID, "--duration", "1s", "--json", "--data", c.DataDir(a))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res struct {
-			Result      string  `json:"result"`
-			SIPStatus   int     `json:"sip_status"`
-			SetupMs     float64 `json:"setup_ms"`
-			PacketsSent uint64  `json:"packets_sent"`
-			Peer        string  `json:"peer"`
-		}
-		if err := json.Unmarshal(out, &res); err != nil {
-			t.Fatalf("call output %q: %v", out, err)
-		}
-		if res.Result != "answered" || res.SIPStatus != 200 || res.Peer != procs[cc].Ready.NodeID || res.PacketsSent == 0 {
-			t.Fatalf("call A -> C via B: %s", out)
-		}
-		t.Logf("A called C through B: answered in %.1f ms, %d media packets sent", res.SetupMs, res.PacketsSent)
-		waitFor(t, 30*time.Second, "C's recording of A's call to hold audio", func() (bool, string) {
-			return recordedAudio(recordings)
+	// The proxy hop named (B), then chosen by A's node: "overlay" routes through the linked
+	// peer closest to C's resource, and A's only link is B.
+	for i, route := range []struct{ name, via string }{{"call routed through B", procs[b].Ready.NodeID}, {"call routed through the overlay", "overlay"}} {
+		t.Run(route.name, func(t *testing.T) {
+			if !phone {
+				t.Skip("this meshcomm has no phone (no daemon --auto-answer, no call)")
+			}
+			out, err := c.MustCLI("call", procs[cc].Ready.AoR, "--via", route.via, "--duration", "1s", "--json", "--data", c.DataDir(a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res struct {
+				Result      string  `json:"result"`
+				SIPStatus   int     `json:"sip_status"`
+				SetupMs     float64 `json:"setup_ms"`
+				PacketsSent uint64  `json:"packets_sent"`
+				Peer        string  `json:"peer"`
+			}
+			if err := json.Unmarshal(out, &res); err != nil {
+				t.Fatalf("call output %q: %v", out, err)
+			}
+			if res.Result != "answered" || res.SIPStatus != 200 || res.Peer != procs[cc].Ready.NodeID || res.PacketsSent == 0 {
+				t.Fatalf("call A -> C via B: %s", out)
+			}
+			t.Logf("A called C, %s: answered in %.1f ms, %d media packets sent", route.name, res.SetupMs, res.PacketsSent)
+			waitFor(t, 30*time.Second, "C's recording of A's call to hold audio", func() (bool, string) {
+				return recordedAudio(recordings, i+1)
+			})
 		})
-	})
+	}
 
 	t.Run("message carried by the overlay", func(t *testing.T) {
 		if !phone {
@@ -128,16 +133,17 @@ func daemonHasPhone(t *testing.T) bool {
 	return strings.Contains(string(out), "-auto-answer")
 }
 
-// recordedAudio reports whether dir holds a WAV file with more than its header.
-func recordedAudio(dir string) (bool, string) {
+// recordedAudio reports whether dir holds at least want WAV files with more than a header.
+func recordedAudio(dir string, want int) (bool, string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return false, err.Error()
 	}
+	got := 0
 	for _, e := range entries {
 		if info, err := e.Info(); err == nil && strings.HasSuffix(e.Name(), ".wav") && info.Size() > 44 {
-			return true, ""
+			got++
 		}
 	}
-	return false, "no recording with audio in " + dir
+	return got >= want, fmt.Sprintf("%d recordings with audio in %s, want %d", got, dir, want)
 }
