@@ -32,7 +32,21 @@
 //     every SlowInterval (20 s ±10%). RFC 6762 §5.2 would back off geometrically to an hour;
 //     on a radio link that comes and goes we prefer to keep listening, and a query costs a
 //     few dozen bytes every 20 s;
-//   - refresh queries when a cached peer reaches 80, 85, 90 and 95% of its TTL (§5.2).
+//   - refresh queries when a cached peer reaches 80, 85, 90 and 95% of its TTL (§5.2);
+//   - after the announcements, a beacon: the same announcement repeated for as long as the node
+//     runs, every BeaconInterval (1 s) plus BeaconSpacing (250 ms) for every peer cached on the
+//     interface, at most SlowInterval, ±20%, alternating between the address families.
+//
+// The beacon is our deviation from RFC 6762 (which announces only at start and on change). Two
+// radios coming into range cause no interface event, so with queries every 20 s two laptops
+// in steady state found each other after a median of about 5 s (up to 20 s); a responder
+// walking into range needs to be reachable within a second. Whoever hears a beacon from an
+// unknown instance greets it back (below), so one beacon is first contact both ways. Spacing
+// by the number of peers keeps a shared link at about four beacons a second however many
+// laptops share it (at 20 nodes, one full announcement every ~5 s from each, about 80 B/s).
+// Measured in virtual time (TestBeaconFindsALaptopComingIntoRange): mutual discovery after
+// coming into range, median 0.66 s and at most 0.98 s over 30 trials, against a median of 4.8 s
+// and a maximum of 14.7 s for the RFC schedule alone.
 //
 // The interface list is re-read every 2 s: a new interface, a vanished one (carrier lost
 // drops the "running" flag) or a changed address is the link-change signal. Interfaces that

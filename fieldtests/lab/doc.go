@@ -81,26 +81,34 @@
 // 20 registrations and all 20 hold its own); a laptop in steady state coming into range of the
 // 20; idle cost at 20 nodes: resident memory (VmRSS, VmHWM) and CPU time (utime+stime) from
 // /proc, bytes each node put on the radio (each frame once, from the emulator's per-node
-// counters; multicast apart) and bytes it received. Figures from one run on a 2-core machine
-// (commit a4ea07a plus this package; scripts/lab/measure):
+// counters; multicast apart) and bytes it received. Figures from one run on the 2-core machine
+// while a 10,000-node simulation kept one core busy (commit 7a7360c; scripts/lab/measure):
 //
-//	first contact after link-up, 20 pairs       median 5.2 s, p95 13.7 s     target: median <= 1 s
-//	steady-state laptop into range of 20        median 4.8 s (5 trials)
-//	join into a 20-node mesh (process start)    median 164 ms, p95 284 ms    target: <= 2 s
-//	idle, 20 nodes, per daemon                  22.7 MiB resident (max 23.6), 0.67 % of a core
-//	                                            14.8 kB/s sent on the radio  target: <= 30 MB, 1 %, 1 kB/s
+//	first contact after link-up, 20 pairs       median 442 ms, p95 651 ms    target: <= 1 s
+//	  registration learnt after link-up         median 464 ms, p95 694 ms
+//	steady-state laptop into range of 20        first link median 136 ms, p95 314 ms;
+//	                                            registrations both ways median 441 ms, p95 758 ms
+//	join into a 20-node mesh (process start)    median 736 ms, p95 1.24 s    target: <= 2 s
+//	idle, 20 nodes, per daemon                  23.6 MiB resident (max 24.0), 0.74 % of a core
+//	                                            (max 0.80), 489 B/s sent on the radio (max 523,
+//	                                            163 of it multicast)
+//	                                            target: <= 30 MB, 1 %, 1 kB/s
 //
-// First contact in steady state is set by discovery: with no interface change to react to, a
-// node that has run past its 10 s fast period asks again only every 20 s, so two laptops
-// coming into range find each other at the next query of either (a median of about 6 s for
-// two unrelated schedules; 1 s would take a query a second). A laptop started in range is
-// found at once (the join figure), and one coming into range of many is found sooner, since
-// any of them may ask. The idle bytes rose with the presence roster: a daemon polls the
-// presence of every user it has seen every 15 s, and in flood mode each poll of a user with
-// no presence record goes to the neighbours; before it (commit c216789) the same measurement
-// gave 1.0 kB/s sent and 0.22 % of a core, and before the phone (4392c72) 0.46 kB/s and
-// 0.17 %. Every node also receives the multicast of every node in range (mDNS queries with
-// their known-answer lists, about 110 B/s each), 2-3 kB/s at 20 nodes.
+// The binary just before the beacon and the local polls (commit 86df8c7), measured the same
+// way right after under the same load, gave 2.06 % of a core, 15.0 kB/s sent and a join median
+// of 945 ms; its first contact after link-up was a median of 5.2 s (p95 13.7 s).
+//
+// First contact is set by discovery's beacon (package discovery): an announcement repeated
+// every second by a node with no peers, stretched by 250 ms per peer it knows, so a shared
+// link carries about four beacons a second however many laptops share it, and a laptop
+// coming into range is heard within about a second; whoever hears an unknown instance greets
+// it back at once. Before it, two laptops in steady state found each other only at the next
+// 20 s query of either. The idle bytes had risen with the presence roster and the mailbox,
+// which looked up every watched user's presence every 15 s and this user's messages every
+// 20 s; in flood mode an absent record sent each lookup to every neighbour. Those polls now
+// read the node's own copy in flood mode (every record reaches every node there) and cost the
+// radio nothing. Every node also receives the multicast of every node in range (beacons,
+// queries with their known-answer lists): about 3.4 kB/s received at 20 nodes.
 //
 // The field tests' own figures (their -v log): the links across a partition, or to a killed
 // node, time out after 23-25 s (the transport's idle timeout and keepalive); after a heal,
