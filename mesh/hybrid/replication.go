@@ -99,7 +99,7 @@ func (n *Node) onNewNear(now time.Time, c mesh.Contact) {
 	var give []mesh.Record
 	n.store.Range(func(r *mesh.Record) bool {
 		if r.Kind != mesh.KindNode && n.table.InMySlice(r.Resource) &&
-			containsID(n.table.ClosestWithSelf(r.Resource, n.t.Replicas), c.ID) {
+			n.table.AmongClosestWithSelf(r.Resource, n.t.Replicas, c.ID) {
 			give = append(give, *r)
 		}
 		return true
@@ -125,7 +125,7 @@ func (n *Node) sweep(now time.Time) {
 		if n.table.InMySlice(r.Resource) && n.table.NearCount() >= n.t.Replicas {
 			// Views of the slice differ slightly between peers: keep a record while this node is
 			// within a margin of the R closest, so holders and owners do not pass it back and forth.
-			if containsID(n.table.ClosestWithSelf(r.Resource, n.t.Replicas+keepMargin), n.self.ID) {
+			if n.table.AmongClosestWithSelf(r.Resource, n.t.Replicas+keepMargin, n.self.ID) {
 				continue
 			}
 			n.handOff(now, k, n.liveClosestWithSelf(r.Resource))

@@ -263,11 +263,13 @@ func (n *Node) forgetOldSizes(now time.Time) {
 		return
 	}
 	n.heardPruneAt = now.Add(heardSizeWindow)
+	recent := make(map[mesh.NodeID]heardSize, len(n.heardSizes)/2) // a map never shrinks: copy
 	for id, h := range n.heardSizes {
-		if now.Sub(h.at) > heardSizeWindow {
-			delete(n.heardSizes, id)
+		if now.Sub(h.at) <= heardSizeWindow {
+			recent[id] = h
 		}
 	}
+	n.heardSizes = recent
 }
 
 // peersSeeLargeMesh reports whether most DHT peers heard from recently (at least two) estimate

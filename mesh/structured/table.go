@@ -320,6 +320,25 @@ func (t *Table) ClosestWithSelf(target [mesh.IDBytes]byte, n int) []mesh.Contact
 	return t.closestSorted(target, n)
 }
 
+// AmongClosestWithSelf reports whether id is one of the n closest to target among the near
+// slice and this node itself (ClosestWithSelf without building the list).
+func (t *Table) AmongClosestWithSelf(target [mesh.IDBytes]byte, n int, id mesh.NodeID) bool {
+	if n <= 0 {
+		return false
+	}
+	lo, hi := t.closestRange(target, n)
+	d := mesh.XOR(target, id)
+	inRange, closer := false, 0
+	for _, p := range t.sorted[lo:hi] {
+		if p.Contact.ID == id {
+			inRange = true
+		} else if mesh.XOR(target, p.Contact.ID).Less(d) {
+			closer++
+		}
+	}
+	return inRange && closer < n
+}
+
 // closestSorted finds the n closest to target among the near slice and self. Peers that share
 // a longer prefix with target are closer than any that share a shorter one, and the peers sharing
 // a given prefix are contiguous in identifier order; so it narrows to the longest prefix still
@@ -329,7 +348,14 @@ func (t *Table) closestSorted(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	if n <= 0 {
 		return nil
 	}
-	lo, hi := 0, len(t.sorted)
+	lo, hi := t.closestRange(target, n)
+	return closestOf(t.sorted[lo:hi], target, n)
+}
+
+// closestRange narrows t.sorted to the block that holds the n closest to target (all of it when
+// it holds n or fewer).
+func (t *Table) closestRange(target [mesh.IDBytes]byte, n int) (lo, hi int) {
+	lo, hi = 0, len(t.sorted)
 	for hi-lo > n {
 		first, last := t.sorted[lo].Contact.ID, t.sorted[hi-1].Contact.ID
 		split := commonPrefixLen(first, last) // first has 0 at this bit, last 1
@@ -346,7 +372,7 @@ func (t *Table) closestSorted(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 		}
 		lo, hi = a, b
 	}
-	return closestOf(t.sorted[lo:hi], target, n)
+	return lo, hi
 }
 
 // commonPrefixLen is the number of leading bits a and b share.

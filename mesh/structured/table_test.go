@@ -469,3 +469,38 @@ func TestClosestWithSelfMatchesBruteForceOnLargeSlices(t *testing.T) {
 		}
 	}
 }
+
+func TestAmongClosestWithSelfAgreesWithClosestWithSelf(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	self := idIn(r, 0, 0)
+	tb := NewTable(self, 4)
+	ids := []mesh.NodeID{self}
+	for range 300 {
+		id := idIn(r, 0, 0)
+		ids = append(ids, id)
+		tb.Add(t0, contactOf(id))
+	}
+	outsider := idIn(r, 0, 0)
+	for range 300 {
+		target := idIn(r, 0, 0)
+		n := 1 + r.IntN(8)
+		want := tb.ClosestWithSelf(target, n)
+		for _, id := range append(ids[:0:0], ids[r.IntN(len(ids))], want[r.IntN(len(want))].ID, self) {
+			if got := tb.AmongClosestWithSelf(target, n, id); got != containsContact(want, id) {
+				t.Fatalf("AmongClosestWithSelf(%x, %d, %x) = %v, ClosestWithSelf = %v", target, n, id, got, want)
+			}
+		}
+		if tb.AmongClosestWithSelf(target, n, outsider) {
+			t.Fatal("a peer the table does not hold is among the closest")
+		}
+	}
+}
+
+func containsContact(cs []mesh.Contact, id mesh.NodeID) bool {
+	for _, c := range cs {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
