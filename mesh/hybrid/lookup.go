@@ -48,6 +48,7 @@ const (
 	reqNeighborhood
 	reqPing
 	reqMergeProbe
+	reqMemberProbe
 )
 
 type neighborhoodPurpose uint8

@@ -104,6 +104,42 @@ func (n *Node) onMergeProbe(now time.Time, r *request, nodes []mesh.Contact) {
 	n.requestNeighborhood(now, r.to, nbMerge)
 }
 
+// memberProbeInterval is how often at most a node asks a newly heard member of its slice who
+// else is there (see probeNewMember).
+const memberProbeInterval = 5 * time.Second
+
+// memberProbeUnknown is how many unknown members of its slice an answer must name for this node
+// to fetch the answerer's whole neighbourhood.
+const memberProbeUnknown = 3
+
+// probeNewMember asks a member of this node's slice it has just heard of for the peers closest to
+// this node (at most once per memberProbeInterval). In a settled mesh new members arrive one at a
+// time and name peers this node already knows. After a merge or a heal they come from a group
+// this node has only partly heard of: a merge broadcast makes only the peers it names unknown
+// rejoin, and a peer that already knew those never learns the rest of the other group, nor they
+// of it; the answer names them, and the answerer's neighbourhood brings in all it knows.
+func (n *Node) probeNewMember(now time.Time, c mesh.Contact) {
+	if !n.settled(now) || now.Before(n.nextMemberProbe) {
+		return
+	}
+	n.nextMemberProbe = now.Add(memberProbeInterval)
+	id := n.track(now, &request{kind: reqMemberProbe, to: c})
+	n.send(c, &mesh.FindNode{ReqID: id, Target: n.self.ID})
+}
+
+func (n *Node) onMemberProbe(now time.Time, r *request, nodes []mesh.Contact) {
+	unknown := 0
+	for _, c := range nodes {
+		if c.ID != n.self.ID && n.table.InMySlice(c.ID) && !n.table.Knows(c.ID) {
+			unknown++
+		}
+	}
+	n.learn(now, nodes)
+	if unknown >= memberProbeUnknown {
+		n.requestNeighborhood(now, r.to, nbJoin)
+	}
+}
+
 func (n *Node) recentlyMerged(now time.Time) bool {
 	for _, at := range n.merges {
 		if now.Sub(at) < mergeQuiet {

@@ -73,6 +73,7 @@ type Node struct {
 	nextRefresh     time.Time
 	outcomes        []bool // recent request outcomes (true = answered), for partition suspicion
 	lastFullProbe   time.Time
+	nextMemberProbe time.Time // a newly heard member of the slice may be probed from then
 
 	out      mesh.Ready
 	counters Counters

@@ -19,6 +19,7 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 		wasKnown, newNear = n.table.Heard(now, from)
 		if newNear && n.mode == mesh.ModeDHT {
 			n.onNewNear(now, from)
+			n.probeNewMember(now, from)
 		}
 	}
 	switch m := msg.(type) {
@@ -45,6 +46,8 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 				n.onLookupAnswer(now, r, nil, m.Nodes)
 			case reqMergeProbe:
 				n.onMergeProbe(now, r, m.Nodes)
+			case reqMemberProbe:
+				n.onMemberProbe(now, r, m.Nodes)
 			}
 		}
 	case *mesh.FindValue:
