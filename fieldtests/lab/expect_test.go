@@ -171,14 +171,9 @@ func ext(n int) string { return fmt.Sprintf("%d", 100+n) }
 // enrolAll creates team name and enrols nodes ns into it, node n as extension ext(n).
 func enrolAll(t *testing.T, c *Cluster, name string, ns ...int) *Team {
 	t.Helper()
-	team, err := c.NewTeam(name)
+	team, err := c.EnrolAll(name, ext, ns...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, n := range ns {
-		if err := team.Enroll(n, ext(n)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return team
 }

@@ -1,12 +1,8 @@
 package lab
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"meshcomm/node"
@@ -33,24 +29,8 @@ func runHelperNode() int {
 		fmt.Fprintf(os.Stderr, "helper node: %s: %v\n", helperBehindEnv, err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	dir := os.Getenv(helperDataEnv)
-	n, err := node.Start(node.Config{DataDir: dir, MDNS: true, Logger: log,
+	return RunNode(node.Config{DataDir: os.Getenv(helperDataEnv), MDNS: true,
 		Now: func() time.Time { return time.Now().Add(-behind) }})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "helper node: %v\n", err)
-		return 1
-	}
-	fmt.Printf("%s%s node=%s listen=%s addr=%s control=%s\n", readyPrefix, n.Identity().AoR(), n.ID(), n.LocalAddr(),
-		n.Contact().Addr, node.ControlPath(dir))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	select {
-	case <-ctx.Done():
-	case <-n.Done():
-	}
-	n.Close()
-	return 0
 }
 
 // startBehind runs the helper node in namespace n on DataDir(n), its clock behind by behind.

@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -14,6 +16,7 @@ import (
 	"testing"
 
 	"meshcomm/fieldtests/radiolink"
+	"meshcomm/node"
 )
 
 // Testbed is what the field-test packages share: the meshcomm binary, built once per test
@@ -147,4 +150,42 @@ func (tb *Testbed) removeStaleNamespaces() {
 			slog.Warn("lab: removing a crashed run's namespaces", "names", names, "err", err)
 		}
 	}
+}
+
+// RunNode runs the daemon's own runtime (package node, as `meshcomm daemon` does) in this
+// process with cfg, for a test binary that doubles as a node the daemon's flags cannot make
+// (a clock set back, a lower flood-to-DHT threshold): it prints the daemon's ready line,
+// leaves the mesh cleanly on SIGTERM or Ctrl-C, and returns the exit code.
+func RunNode(cfg node.Config) int {
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	n, err := node.Start(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "helper node: %v\n", err)
+		return 1
+	}
+	fmt.Printf("%s%s node=%s listen=%s addr=%s control=%s\n", readyPrefix, n.Identity().AoR(), n.ID(), n.LocalAddr(),
+		n.Contact().Addr, node.ControlPath(cfg.DataDir))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+	case <-n.Done():
+	}
+	n.Close()
+	return 0
+}
+
+// EnrolAll creates team name and enrols nodes ns into it, node n with extension ext(n): the
+// laptops of one incident, enrolled from one CA, form one mesh.
+func (c *Cluster) EnrolAll(name string, ext func(n int) string, ns ...int) (*Team, error) {
+	team, err := c.NewTeam(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range ns {
+		if err := team.Enroll(n, ext(n)); err != nil {
+			return nil, err
+		}
+	}
+	return team, nil
 }

@@ -1,13 +1,9 @@
 package phonelab
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	"meshcomm/fieldtests/lab"
 	"meshcomm/mesh/hybrid"
@@ -17,10 +13,9 @@ import (
 // The test binary doubles as a node whose overlay switches to DHT mode at a small size (see
 // runHelperNode), selected by these environment variables.
 const (
-	helperEnv       = "MESHCOMM_PHONELAB_HELPER_NODE" // "1": run as a node instead of running tests
-	helperDataEnv   = "MESHCOMM_PHONELAB_HELPER_DATA" // its data directory
-	helperDHTAtEnv  = "MESHCOMM_PHONELAB_HELPER_DHT_AT"
-	helperReadyLine = "meshcomm daemon: ready "
+	helperEnv      = "MESHCOMM_PHONELAB_HELPER_NODE" // "1": run as a node instead of running tests
+	helperDataEnv  = "MESHCOMM_PHONELAB_HELPER_DATA" // its data directory
+	helperDHTAtEnv = "MESHCOMM_PHONELAB_HELPER_DHT_AT"
 )
 
 // runHelperNode runs the daemon's own runtime (package node, as `meshcomm daemon
@@ -34,24 +29,8 @@ func runHelperNode() int {
 		fmt.Fprintf(os.Stderr, "helper node: %s=%q: want a size of 2 or more\n", helperDHTAtEnv, os.Getenv(helperDHTAtEnv))
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	dir := os.Getenv(helperDataEnv)
-	n, err := node.Start(node.Config{DataDir: dir, MDNS: true, Logger: log, AutoAnswer: true,
+	return lab.RunNode(node.Config{DataDir: os.Getenv(helperDataEnv), MDNS: true, AutoAnswer: true,
 		Tuning: hybrid.Tuning{FloodToDHT: at, DHTToFlood: max(1, at*3/4)}})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "helper node: %v\n", err)
-		return 1
-	}
-	fmt.Printf("%s%s node=%s listen=%s addr=%s control=%s\n", helperReadyLine, n.Identity().AoR(), n.ID(), n.LocalAddr(),
-		n.Contact().Addr, node.ControlPath(dir))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	select {
-	case <-ctx.Done():
-	case <-n.Done():
-	}
-	n.Close()
-	return 0
 }
 
 // startDHTNode runs the helper node in namespace n on its data directory, switching to DHT

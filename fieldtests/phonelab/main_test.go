@@ -48,14 +48,9 @@ func ext(n int) string { return strconv.Itoa(100 + n) }
 // laptops of one incident, enrolled from one CA, form one mesh.
 func enrolAll(t *testing.T, c *lab.Cluster, name string, ns ...int) *lab.Team {
 	t.Helper()
-	team, err := c.NewTeam(name)
+	team, err := c.EnrolAll(name, ext, ns...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, n := range ns {
-		if err := team.Enroll(n, ext(n)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return team
 }
