@@ -37,7 +37,7 @@ func DefaultTuning() Tuning {
 		ResponseContacts:    8,
 		MaxNeighbors:        6,
 		RequestTimeout:      time.Second,
-		LookupTimeout:       10 * time.Second,
+		LookupTimeout:       14 * time.Second, // under the runtime's 15 s, so its callers hear the answer
 		TouchInterval:       8 * time.Second,
 		NodeRecordTTL:       5 * time.Minute,
 		AntiEntropyInterval: 30 * time.Second,

@@ -146,18 +146,33 @@ func (t *Table) Heard(now time.Time, c mesh.Contact) (known, newNear bool) {
 	}
 	p := &Peer{Contact: c, LastHeard: now}
 	if !t.insert(p) {
-		// A full far slice prefers live peers: replace one that has failed.
+		// A full far slice prefers live peers: replace one that has failed, or else the one not
+		// heard from for longest if that was over FarStale ago. Far peers are asked only when a
+		// lookup passes through their slice, so after a partition the ones on the other side
+		// stay in the table, unsuspected, while live members of their slice write to this node;
+		// and peers of one slice copy each other's far peers when they join, so a whole slice
+		// could lose sight of another slice at once.
 		s := t.slice(c.ID)
+		stalest := -1
 		for i, q := range t.far[s] {
 			if q.Fails > 0 {
 				t.far[s][i] = p
 				return false, false
 			}
+			if now.Sub(q.LastHeard) > FarStale && (stalest < 0 || q.LastHeard.Before(t.far[s][stalest].LastHeard)) {
+				stalest = i
+			}
+		}
+		if stalest >= 0 {
+			t.far[s][stalest] = p
 		}
 		return false, false
 	}
 	return false, t.InMySlice(c.ID)
 }
+
+// FarStale is how long a far peer may go unheard before a peer heard just now replaces it.
+const FarStale = 30 * time.Second
 
 func (t *Table) find(id mesh.NodeID) *Peer {
 	if p, ok := t.near[id]; ok {

@@ -196,6 +196,30 @@ func TestTableReplacesFailedFarEntry(t *testing.T) {
 	}
 }
 
+func TestTableReplacesTheStalestFarEntryWithAPeerHeardNow(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	const k, bits = 3, 2
+	tb := tableWithBits(t, idIn(r, 0, bits), k, bits)
+	var full []mesh.NodeID
+	for i := range k {
+		c := contactOf(idIn(r, 2, bits))
+		tb.Add(t0.Add(time.Duration(i)*time.Second), c) // full[0] heard first
+		full = append(full, c.ID)
+	}
+	// Within FarStale every entry counts as live: a newcomer is refused.
+	late := contactOf(idIn(r, 2, bits))
+	tb.Add(t0.Add(FarStale), late)
+	if tb.Knows(late.ID) {
+		t.Fatal("a far entry heard within FarStale was replaced")
+	}
+	// Past it, the newcomer (live: it has just been heard) replaces the one heard longest ago.
+	tb.Add(t0.Add(FarStale+2*time.Second), contactOf(full[2])) // full[2] heard again
+	tb.Add(t0.Add(FarStale+2*time.Second), late)
+	if !tb.Knows(late.ID) || tb.Knows(full[0]) || !tb.Knows(full[1]) || !tb.Knows(full[2]) {
+		t.Fatalf("want the stalest entry replaced: slice %v", tb.FarSlice(2))
+	}
+}
+
 func TestTableFailedAndRemove(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	const k, bits, maxFails = 4, 2, 2
