@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"meshcomm/identity"
 	"meshcomm/mailbox"
 	"meshcomm/mesh"
 	"meshcomm/sip"
@@ -78,13 +79,55 @@ func (n *Node) onIncomingCall(c *sip.Call) {
 // locator finds an AoR's registrations in the overlay for the user agent.
 type locator struct{ n *Node }
 
+// Locate finds aor's bindings. It asks in order of cost: the registrations this node holds (all of them in flood mode),
+// then the peers it has a link to (a peer's certificate, verified when the link came up,
+// names its user: a callee in radio range is reached without asking the overlay, where in DHT
+// mode a lookup is a round trip or two), then the overlay. A user registered on two laptops,
+// one of them in range and the other neither in range nor held here, is rung on the one in
+// range only.
 func (l locator) Locate(ctx context.Context, aor string) ([]sip.Binding, error) {
-	res, err := l.n.Lookup(ctx, aor)
+	res := mesh.ResourceIDFor(aor)
+	held, err := l.n.awaitLookup(ctx, func(now time.Time, reply chan mesh.LookupDone) {
+		reply <- mesh.LookupDone{Resource: res, Kind: mesh.KindRegistration,
+			Records: localRecords(l.n.core.Records(), res, mesh.KindRegistration, now)}
+	})
 	if err != nil {
 		return nil, err
 	}
+	if out := l.bindings(aor, lookupResult(aor, held, 0, l.n.now())); len(out) > 0 {
+		return out, nil
+	}
+	if out := l.linked(aor); len(out) > 0 {
+		return out, nil
+	}
+	found, err := l.n.Lookup(ctx, aor)
+	if err != nil {
+		return nil, err
+	}
+	if out := l.bindings(aor, found); len(out) > 0 {
+		return out, nil
+	}
+	return nil, sip.ErrNotFound
+}
+
+// linked returns a binding for every linked peer whose certificate carries aor.
+func (l locator) linked(aor string) []sip.Binding {
+	var out []sip.Binding
+	for _, p := range l.n.ep.Peers() {
+		if p.Certificate == nil {
+			continue
+		}
+		if a, err := CanonicalTarget(identity.PeerOf(p.Certificate).AoR, l.n.id.Team()); err == nil && a == aor {
+			out = append(out, sip.Binding{AoR: aor, NodeID: p.Peer.ID, Contact: p.Peer})
+		}
+	}
+	return out
+}
+
+// bindings turns a lookup's live registrations into the user agent's bindings.
+func (l locator) bindings(aor string, res LookupResult) []sip.Binding {
 	if !res.Found {
-		return nil, sip.ErrNotFound
+		return nil
 	}
 	var out []sip.Binding
 	for _, r := range res.Registrations {
@@ -98,10 +141,7 @@ func (l locator) Locate(ctx context.Context, aor string) ([]sip.Binding, error) 
 		}
 		out = append(out, sip.Binding{AoR: aor, NodeID: id, Contact: c})
 	}
-	if len(out) == 0 {
-		return nil, sip.ErrNotFound
-	}
-	return out, nil
+	return out
 }
 
 // lookupKind looks up the records of one kind at a resource and waits for the answer.
@@ -205,6 +245,7 @@ type CallResult struct {
 	Result          string  `json:"result"` // answered, busy, not-found, unreachable, no-answer, cancelled, failed
 	SIPStatus       int     `json:"sip_status"`
 	SetupMs         float64 `json:"setup_ms"`
+	LookupMs        float64 `json:"lookup_ms"` // of setup_ms, finding the callee in the overlay
 	Codec           string  `json:"codec"`
 	PacketsSent     uint64  `json:"packets_sent"`
 	PacketsReceived uint64  `json:"packets_received"`
@@ -276,6 +317,9 @@ func (n *Node) Call(ctx context.Context, p CallParams) (CallResult, error) {
 	out := CallResult{Result: callResult(info), SIPStatus: info.Status, SetupMs: float64(info.SetupTime.Microseconds()) / 1000,
 		Codec: ms.Codec, PacketsSent: ms.PacketsSent, PacketsReceived: ms.PacketsReceived, PacketsLost: ms.Lost,
 		JitterMs: ms.JitterMillis, CallID: info.ID, EndedBy: info.EndedBy}
+	if !info.Located.IsZero() {
+		out.LookupMs = float64(info.Located.Sub(info.Started).Microseconds()) / 1000
+	}
 	if !info.Answered.IsZero() && !info.Ended.IsZero() {
 		out.DurationMs = float64(info.Ended.Sub(info.Answered).Microseconds()) / 1000
 	}

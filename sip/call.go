@@ -70,6 +70,7 @@ type CallInfo struct {
 	EndedBy   string // "local" or "remote" for a hang-up or cancel, "" otherwise
 	Glare     bool   // the call was merged with the peer's simultaneous call to us
 	Started   time.Time
+	Located   time.Time // outgoing: when the callee's bindings were found (or the hop chosen)
 	Answered  time.Time
 	Ended     time.Time
 	SetupTime time.Duration // from INVITE to answer

@@ -157,6 +157,9 @@ type forkEvent struct {
 // runOutgoing looks the target up, forks, and settles the call.
 func (ua *UA) runOutgoing(ctx context.Context, c *Call, o sendOptions, aor, from AoR) {
 	forks, status, err := ua.forksFor(ctx, aor, o)
+	c.mu.Lock()
+	c.info.Located = ua.now()
+	c.mu.Unlock()
 	if len(forks) == 0 {
 		ua.log.Info("sip: call not placed", slog.String("to", aor.String()), slog.String("err", fmt.Sprint(err)))
 		c.end(status, errorText(err), "")

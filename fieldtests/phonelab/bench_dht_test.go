@@ -137,7 +137,7 @@ func benchDHT(t *testing.T, calls int, delay, kamailio time.Duration) {
 		lookups = append(lookups, time.Duration(lr.ElapsedMs*float64(time.Millisecond)))
 		hops = append(hops, lr.Hops)
 	}
-	var setups []time.Duration
+	var setups, locates []time.Duration
 	var failed []string
 	for i := range warmUp + calls {
 		target := 2 + i%(nodes-1)
@@ -150,11 +150,13 @@ func benchDHT(t *testing.T, calls int, delay, kamailio time.Duration) {
 			failed = append(failed, fmt.Sprintf("call %d to node %d: %s (SIP %d) %s", i, target, res.Result, res.SIPStatus, res.Error))
 		case i >= warmUp:
 			setups = append(setups, time.Duration(res.SetupMs*float64(time.Millisecond)))
+			locates = append(locates, time.Duration(res.LookupMs*float64(time.Millisecond)))
 		}
 	}
 	ls, cs := Summarise(lookups), Summarise(setups)
 	fmt.Printf("  DHT lookup at node 1 (meshcomm lookup, elapsed_ms): %s; hops %v\n", ls, hopCounts(hops))
 	fmt.Printf("  DHT call setup, node 1 to the others in turn:       %s; %d of %d calls not answered\n", cs, len(failed), warmUp+calls)
+	fmt.Printf("    of which finding the callee (lookup_ms):          %s\n", Summarise(locates))
 	for _, f := range failed {
 		fmt.Printf("    not answered: %s\n", f)
 	}
