@@ -39,6 +39,11 @@ type lookup struct {
 // a partition: the record's replicas may be gone while its owner is placing it anew.
 const lookupRetry = 2 * time.Second
 
+// youngDHT is how long after switching to DHT mode a user lookup that found nothing is retried
+// even though every peer answered: records are still moving from where flood mode left them to
+// their replicas (SwitchGrace, then sweeps), and the replicas asked may not have them yet.
+const youngDHT = time.Minute
+
 type reqKind uint8
 
 const (
@@ -153,7 +158,8 @@ func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops 
 	switch lk.purpose {
 	case forUser:
 		found := len(recs) > 0
-		if !found && lk.failures > 0 && n.mode == mesh.ModeDHT && now.Add(lookupRetry).Sub(lk.started) < n.t.LookupTimeout {
+		unsettled := lk.failures > 0 || now.Sub(n.modeAt) < youngDHT
+		if !found && unsettled && n.mode == mesh.ModeDHT && now.Add(lookupRetry).Sub(lk.started) < n.t.LookupTimeout {
 			n.retries = append(n.retries, &lookup{user: lk.user, purpose: forUser, target: lk.target, kind: lk.kind,
 				value: true, started: lk.started, retryAt: now.Add(lookupRetry)})
 			return

@@ -386,3 +386,40 @@ func TestRestoreAndOffer(t *testing.T) {
 		t.Fatalf("offered record held by %d nodes, want 6", h)
 	}
 }
+
+func TestLookupMissIsRetriedOnlyWhileTheDHTIsYoung(t *testing.T) {
+	nt := newTestNet(t, 10, 1)
+	nodes := nt.grow(100, 0, 0, 4, 50*time.Millisecond)
+	nt.run(5 * time.Second)
+	i := nodes[len(nodes)-1]
+	if nt.nodes[i].Mode() != mesh.ModeDHT {
+		t.Fatal("the mesh has not switched to DHT mode")
+	}
+	missing := mesh.ResourceIDFor("sip:nobody@team0")
+	took := func() time.Duration {
+		start := nt.now
+		id := nt.nodes[i].Lookup(nt.now, missing, mesh.KindRegistration)
+		nt.flush(i)
+		for nt.now.Sub(start) < 20*time.Second {
+			if d, ok := nt.done[doneKey{i, id}]; ok {
+				if d.Found {
+					t.Fatal("a record nobody published was found")
+				}
+				return nt.now.Sub(start)
+			}
+			nt.run(20 * time.Millisecond)
+		}
+		t.Fatal("the lookup never finished")
+		return 0
+	}
+	// Right after the switch records are still on their way to their replicas: a miss is
+	// asked again before it is believed.
+	if d := took(); d < 2*time.Second {
+		t.Fatalf("a miss just after the switch was reported after %v, without a retry", d)
+	}
+	// Once settled, every peer answering "nothing here" is believed at once.
+	nt.run(2 * time.Minute)
+	if d := took(); d > time.Second {
+		t.Fatalf("a miss in a settled mesh took %v", d)
+	}
+}

@@ -242,16 +242,13 @@ func (t *Table) Near() []mesh.Contact {
 
 // NearAt returns the i-th peer of the near slice in identifier order (0 <= i < NearCount()).
 func (t *Table) NearAt(i int) mesh.Contact {
-	for _, p := range t.sorted {
-		if p.Contact.ID == t.self {
-			continue
-		}
-		if i == 0 {
-			return p.Contact
-		}
-		i--
+	if i < 0 || i >= len(t.near) {
+		return mesh.Contact{}
 	}
-	return mesh.Contact{}
+	if i >= t.sortedIndex(t.self) {
+		i++ // skip this node itself
+	}
+	return t.sorted[i].Contact
 }
 
 // NearCount is the size of the near slice.

@@ -528,3 +528,20 @@ func containsContact(cs []mesh.Contact, id mesh.NodeID) bool {
 	}
 	return false
 }
+
+func TestNearAtFollowsNearOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 13))
+	tb := NewTable(idIn(r, 0, 0), 4)
+	for range 50 {
+		tb.Add(t0, contactOf(idIn(r, 0, 0)))
+	}
+	near := tb.Near()
+	for i, c := range near {
+		if got := tb.NearAt(i); got != c {
+			t.Fatalf("NearAt(%d) = %v, Near()[%d] = %v", i, got, i, c)
+		}
+	}
+	if got := tb.NearAt(len(near)); got != (mesh.Contact{}) {
+		t.Fatalf("NearAt past the end = %v", got)
+	}
+}
