@@ -33,24 +33,27 @@
 // on 16 laptops whose overlay switches at 4 nodes (the daemon switches at 64, and 64 daemons do
 // not fit this machine's two cores: at 32 and 64 the mesh never settled within 3 minutes, the
 // machine's load average above 30), node 1 calling the others in turn so that each call looks
-// its callee up in the DHT. TestBenchKamailioRegistrations measures the REGISTERs per second
-// Kamailio accepts from sipp. Figures from one run on the 2-core machine (commit 1b7c3c1), a
+// its callee up (see below). TestBenchKamailioRegistrations measures the REGISTERs per second
+// Kamailio accepts from sipp. Figures from one run on the 2-core machine (commit 151727f), a
 // 10,000-node simulation busy on one core meanwhile:
 //
-//	in range, flood mode     meshcomm X->Y median 23.3 ms, p95 27.4 ms
-//	                         Kamailio X->S->Y median 44.0 ms, p95 52.0 ms   ratio 0.53  target <= 1.0
-//	relay, flood mode        meshcomm X->S->Y median 46.7 ms, p95 51.5 ms
-//	                         Kamailio X->S->Y median 44.0 ms, p95 48.0 ms   ratio 1.06
-//	DHT mode, 16 nodes       meshcomm median 45.9 ms, p95 80.1 ms           ratio 1.04 (to the relay
-//	                         lookups: 0 rounds x35, 1 x12, 2 x3             Kamailio median)
+//	in range, flood mode     meshcomm X->Y median 23.8 ms, p95 26.4 ms
+//	                         Kamailio X->S->Y median 44.0 ms, p95 52.0 ms   ratio 0.54  target <= 1.0
+//	relay, flood mode        meshcomm X->S->Y median 47.0 ms, p95 52.2 ms
+//	                         Kamailio X->S->Y median 44.0 ms, p95 48.0 ms   ratio 1.07
+//	DHT mode, 16 nodes       meshcomm median 25.4 ms, p95 42.9 ms           ratio 0.58 (to the relay
+//	                         finding the callee: median 0.3 ms, p95 1.7 ms  Kamailio median)
 //	Kamailio registrar       11,352 REGISTERs/s (sipp and Kamailio on the same cores)
 //
-// DHT mode at 64 nodes comes from the simulator over the same 10 ms links (`meshcomm sim
-// --nodes 64 --scenario steady --duration 3m --latency 10ms --json`): a lookup takes one round
-// at the median (21.7 ms) and two at the 99th percentile (44.5 ms). Added to the in-range
-// setup (23.3 ms), that is a median of about 45 ms, a ratio of about 1.03 against Kamailio
-// (target <= 1.3); a call that needs two rounds takes about 68 ms (1.5). In the relay case a
-// meshcomm hop costs about 2 ms of processing more than Kamailio's (three Go daemons and the
-// emulator on two busy cores against one C proxy): the path is the same, two radio hops each
-// way.
+// A call finds its callee in the registrations the node holds, then among its linked peers
+// (the link's certificate names the user), then through the overlay. Before the linked-peer
+// step (commit 797067f) the same DHT run gave medians of 33 to 49 ms over five runs (ratio 0.75
+// to 1.12). In one radio range every callee is linked, at 16 nodes as at 64, so the figure
+// above holds there. A callee out of range needs a DHT lookup: at 64 nodes over the same 10 ms
+// links the simulator (`meshcomm sim --nodes 64 --scenario steady --duration 3m --latency 10ms
+// --json`) gives one round at the median (21.7 ms) and two at the 99th percentile (44.5 ms),
+// so such a call takes about 47 ms at the median (ratio 1.07, target <= 1.3) and about 69 ms
+// when the lookup needs two rounds. In the relay case a meshcomm hop costs about 3 ms of
+// processing more than Kamailio's (three Go daemons and the emulator on two busy cores
+// against one C proxy): the path is the same, two radio hops each way.
 package phonelab
