@@ -33,6 +33,7 @@ type Store struct {
 	sorted  []*entry // by hash; rebuilt lazily
 	dirty   bool
 	nextExp int64 // earliest expiry held (0 when unknown)
+	peak    int   // most records held since the maps were last built
 }
 
 // New returns an empty store.
@@ -84,7 +85,33 @@ func (s *Store) Put(r mesh.Record, nowMs int64) bool {
 	s.byRes[rk] = append(s.byRes[rk], e)
 	s.dirty = true
 	s.noteExpiry(r.Expiry)
+	s.peak = max(s.peak, len(s.byKey))
 	return true
+}
+
+// compactBelow: a store that has shrunk to under a quarter of its peak (and that peak was over
+// compactMin records) rebuilds its maps, since Go maps keep their size when emptied. A peer that
+// held every record in flood mode keeps only its share in DHT mode.
+const compactMin = 256
+
+func (s *Store) compactIfShrunk() {
+	if s.peak < compactMin || 4*len(s.byKey) >= s.peak {
+		return
+	}
+	byKey := make(map[mesh.RecordKey]*entry, len(s.byKey))
+	byHash := make(map[[mesh.IDBytes]byte]*entry, len(s.byKey))
+	byRes := make(map[resKind][]*entry, len(s.byRes))
+	for k, e := range s.byKey {
+		byKey[k] = e
+		byHash[e.hash] = e
+	}
+	for rk, list := range s.byRes {
+		byRes[rk] = list
+	}
+	s.byKey, s.byHash, s.byRes = byKey, byHash, byRes
+	s.sorted = nil
+	s.dirty = true
+	s.peak = len(s.byKey)
 }
 
 func (s *Store) noteExpiry(exp int64) {
@@ -145,6 +172,7 @@ func (s *Store) Remove(k mesh.RecordKey) bool {
 		s.byRes[rk] = list
 	}
 	s.dirty = true
+	s.compactIfShrunk()
 	return true
 }
 

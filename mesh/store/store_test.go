@@ -242,6 +242,28 @@ func TestRemoveKeepsIndexesConsistent(t *testing.T) {
 	checkConsistent(t, s, held)
 }
 
+func TestAStoreThatShrinksRebuildsItsIndexesIntact(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	recs := randomRecords(r, 4*compactMin)
+	s := filled(recs)
+	_ = s.All()
+	held := map[mesh.RecordKey]mesh.Record{}
+	for _, x := range recs {
+		held[x.RecordKey()] = x
+	}
+	for _, i := range r.Perm(len(recs))[:len(recs)-compactMin/2] { // down to an eighth: compacts
+		s.Remove(recs[i].RecordKey())
+		delete(held, recs[i].RecordKey())
+	}
+	if s.peak >= compactMin {
+		t.Fatalf("peak = %d after shrinking from %d to %d: the maps were not rebuilt", s.peak, len(recs), len(held))
+	}
+	checkConsistent(t, s, held)
+	s.Put(recs[0], now)
+	held[recs[0].RecordKey()] = recs[0]
+	checkConsistent(t, s, held)
+}
+
 // checkConsistent checks every index of s against the records it should hold.
 func checkConsistent(t *testing.T, s *Store, held map[mesh.RecordKey]mesh.Record) {
 	t.Helper()
