@@ -12,7 +12,7 @@ import (
 // A revocation published at one node is honoured there, floods to the others, and every node
 // drops its link to the revoked laptop.
 func TestPublishedRevocationFloodsAndCutsTheRevokedPeer(t *testing.T) {
-	dirs := newTeam(t, "alpha", 101, 3)
+	dirs := newTeam(t, "alpha", 101, 4) // the fourth laptop joins after the revocation
 	a := startNode(t, dirs[0])
 	b := startNode(t, dirs[1], a.LocalAddr())
 	c := startNode(t, dirs[2], a.LocalAddr(), b.LocalAddr())
@@ -66,6 +66,16 @@ func TestPublishedRevocationFloodsAndCutsTheRevokedPeer(t *testing.T) {
 	if err != nil || len(recs) != 1 || recs[0].Key != fp.String() {
 		t.Errorf("B's revocation records: %+v %v", recs, err)
 	}
+
+	// A laptop that joins later learns the revocation from the mesh and keeps no link to C,
+	// though it is told C's address and keeps redialling it.
+	d := startNode(t, dirs[3], a.LocalAddr(), c.LocalAddr())
+	evd := events(t, d)
+	waitFor(t, evd, "the later joiner to honour the revocation and link to A alone", func() bool {
+		ps, _ := d.Peers(ctxT(t))
+		return d.Identity().Verifier().Revoked(fp) && holdsRegistrations(t, d, all[0], all[1]) &&
+			len(ps) == 1 && ps[0].NodeID == a.ID().String()
+	})
 
 	// Garbage is refused with a clear error.
 	if _, err := cl.PublishRevocation(ctxT(t), []byte("not a revocation")); err == nil {
