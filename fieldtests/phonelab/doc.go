@@ -31,8 +31,9 @@
 // (registrar and proxy) on S to sipp on Y, 50 calls each after 3 uncounted; then "relay", where
 // X and Y do not hear each other and meshcomm routes through S as Kamailio does; then DHT mode
 // on 16 laptops whose overlay switches at 4 nodes (the daemon switches at 64, and 64 daemons do
-// not fit this machine's two cores: at 32 and 64 the mesh never settled within 3 minutes, the
-// machine's load average above 30), node 1 calling the others in turn so that each call looks
+// not fit this machine's two cores: at 32 the registrations never settled on their replicas
+// and at 64 the nodes never left flood mode within 3 minutes, the machine's load average above
+// 30), node 1 calling the others in turn so that each call looks
 // its callee up (see below). TestBenchKamailioRegistrations measures the REGISTERs per second
 // Kamailio accepts from sipp. Figures from one run on the 2-core machine (commit 151727f), a
 // 10,000-node simulation busy on one core meanwhile:
