@@ -42,7 +42,7 @@ type Sim struct {
 	net      *network
 	nodes    []*node
 	byID     map[mesh.NodeID]int32
-	rnd      *rand.Rand // scenario and workload choices (the link model has its own source)
+	rnd      *rand.Rand            // scenario and workload choices (the link model has its own source)
 	trust    *mesh.Ed25519Verifier // the teams' authorities
 	verifier *sharedVerifier       // what every core verifies with (trust, remembering successes)
 	teams    []team
@@ -87,10 +87,10 @@ type typeTraffic struct {
 
 func newSim(cfg Config) *Sim {
 	s := &Sim{
-		cfg:      cfg,
-		byID:     make(map[mesh.NodeID]int32, cfg.Nodes),
-		rnd:      rand.New(rand.NewPCG(cfg.Seed, 0x5eed_5ce0)),
-		trust:    &mesh.Ed25519Verifier{},
+		cfg:   cfg,
+		byID:  make(map[mesh.NodeID]int32, cfg.Nodes),
+		rnd:   rand.New(rand.NewPCG(cfg.Seed, 0x5eed_5ce0)),
+		trust: &mesh.Ed25519Verifier{},
 	}
 	s.verifier = newSharedVerifier(s.trust)
 	s.net = newNetwork(cfg.Latency, cfg.Jitter, cfg.Loss, rand.New(rand.NewPCG(cfg.Seed, 0x11_4c)))
