@@ -22,8 +22,8 @@ const (
 	firstQueryJitter   = 100 * time.Millisecond
 )
 
-// reset starts the fast phase: announcements from now, queries after a short random delay, the
-// beacon (if beacon > 0) after the announcements and beacon.
+// reset starts the fast phase: announcements from now, queries after a short random delay, and
+// (if beacon > 0) the beacon, which waits for the announcements to be over.
 func (s *browseSchedule) reset(now time.Time, beacon time.Duration, rng *rand.Rand) {
 	s.announcesSent = 0
 	s.nextAnnounce = now

@@ -79,17 +79,16 @@ func (n *Node) onIncomingCall(c *sip.Call) {
 // locator finds an AoR's registrations in the overlay for the user agent.
 type locator struct{ n *Node }
 
-// Locate finds aor's bindings. It asks in order of cost: the registrations this node holds (all of them in flood mode),
-// then the peers it has a link to (a peer's certificate, verified when the link came up,
-// names its user: a callee in radio range is reached without asking the overlay, where in DHT
-// mode a lookup is a round trip or two), then the overlay. A user registered on two laptops,
+// Locate finds aor's bindings. It asks in order of cost: the registrations this node holds
+// (all of them in flood mode), then the peers it has a link to (a peer's certificate, verified
+// when the link came up, names its user: a callee in radio range is reached without asking
+// the overlay, where in DHT mode a lookup is a round trip or two), then the overlay. A user registered on two laptops,
 // one of them in range and the other neither in range nor held here, is rung on the one in
 // range only.
 func (l locator) Locate(ctx context.Context, aor string) ([]sip.Binding, error) {
 	res := mesh.ResourceIDFor(aor)
 	held, err := l.n.awaitLookup(ctx, func(now time.Time, reply chan mesh.LookupDone) {
-		reply <- mesh.LookupDone{Resource: res, Kind: mesh.KindRegistration,
-			Records: localRecords(l.n.core.Records(), res, mesh.KindRegistration, now)}
+		reply <- l.n.heldAnswer(now, res, mesh.KindRegistration)
 	})
 	if err != nil {
 		return nil, err
@@ -179,19 +178,20 @@ func (n *Node) pollLookup(ctx context.Context, res mesh.ResourceID, kind mesh.Ki
 			n.lookups[n.core.Lookup(now, res, kind)] = reply
 			return
 		}
-		reply <- mesh.LookupDone{Resource: res, Kind: kind, Records: localRecords(n.core.Records(), res, kind, now)}
+		reply <- n.heldAnswer(now, res, kind)
 	})
 }
 
-// localRecords picks the live records of one resource and kind from a store's contents.
-func localRecords(all []mesh.Record, res mesh.ResourceID, kind mesh.Kind, now time.Time) []mesh.Record {
+// heldAnswer answers a lookup from the records this node holds, without asking anyone. It runs
+// on the loop.
+func (n *Node) heldAnswer(now time.Time, res mesh.ResourceID, kind mesh.Kind) mesh.LookupDone {
 	var out []mesh.Record
-	for _, r := range all {
+	for _, r := range n.core.Records() {
 		if r.Resource == res && r.Kind == kind && !r.Deleted && r.Expiry > now.UnixMilli() {
 			out = append(out, r)
 		}
 	}
-	return out
+	return mesh.LookupDone{Resource: res, Kind: kind, Records: out, Found: len(out) > 0}
 }
 
 // offer puts records signed elsewhere (stored messages, receipts, deletions) into the overlay.

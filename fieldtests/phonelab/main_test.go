@@ -41,6 +41,18 @@ func newLab(t *testing.T, tag string, nodes int, initial radiolink.Link) (*lab.C
 	return c, Phone{Cluster: c, Binary: labBinary(t)}
 }
 
+// startThree enrols nodes 1, 2 and 3 of c into one team, starts their daemons and waits until
+// they resolve each other.
+func startThree(t *testing.T, c *lab.Cluster) map[int]*lab.Process {
+	t.Helper()
+	enrolAll(t, c, "alpha", 1, 2, 3)
+	procs := map[int]*lab.Process{1: start(t, c, 1), 2: start(t, c, 2), 3: start(t, c, 3)}
+	waitFor(t, time.Minute, "the three to resolve each other", func() (bool, string) {
+		return resolve(c, []int{1, 2, 3}, procs)
+	})
+	return procs
+}
+
 // ext is the extension of the user on node n in these tests.
 func ext(n int) string { return strconv.Itoa(100 + n) }
 

@@ -21,11 +21,7 @@ func TestVoicemailForOfflineUser(t *testing.T) {
 	const a, b, cc = 1, 2, 3
 	c, phone := newLab(t, "vm", 3, perfect)
 	t.Parallel()
-	enrolAll(t, c, "alpha", a, b, cc)
-	procs := map[int]*lab.Process{a: start(t, c, a), b: start(t, c, b), cc: start(t, c, cc)}
-	waitFor(t, time.Minute, "the three to resolve each other", func() (bool, string) {
-		return resolve(c, []int{a, b, cc}, procs)
-	})
+	procs := startThree(t, c)
 	if err := procs[cc].Stop(); err != nil { // C switches the laptop off
 		t.Fatal(err)
 	}
