@@ -22,6 +22,7 @@ import (
 type audioPlan struct {
 	play   string
 	record string
+	relay  mesh.NodeID // outgoing calls through a proxy hop: the hop, which relays the media too
 }
 
 // audio adapts package media to the SIP user agent: one media.Session per call, fed from a WAV
@@ -37,13 +38,33 @@ type audio struct {
 	demux    map[mesh.NodeID]*media.Demux
 	plans    map[string]audioPlan // outgoing calls, by Call-ID
 	stats    map[string]media.Stats
-	sessions map[string]*media.Session // running calls, by Call-ID
+	sessions map[string]*media.Session   // running calls, by Call-ID
+	relays   map[mesh.NodeID]mesh.NodeID // call peers without a link: the node relaying to them
 	closed   bool
+}
+
+// learnRelay records that datagrams from peer arrive through relay, so that ours go back the
+// same way while there is no link to peer.
+func (a *audio) learnRelay(peer, relay mesh.NodeID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.demux[peer] != nil { // only for peers this node is in a call with
+		a.relays[peer] = relay
+	}
+}
+
+// relayFor returns the node relaying media to peer, if any.
+func (a *audio) relayFor(peer mesh.NodeID) (mesh.NodeID, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.relays[peer]
+	return r, ok
 }
 
 func newAudio(send func(mesh.NodeID, []byte) error, answer audioPlan, log *slog.Logger) *audio {
 	return &audio{send: send, log: log, answer: answer, addr: netip.IPv4Unspecified(), demux: map[mesh.NodeID]*media.Demux{},
-		plans: map[string]audioPlan{}, stats: map[string]media.Stats{}, sessions: map[string]*media.Session{}}
+		plans: map[string]audioPlan{}, stats: map[string]media.Stats{}, sessions: map[string]*media.Session{},
+		relays: map[mesh.NodeID]mesh.NodeID{}}
 }
 
 // setAddress sets the address SDP names (informational: media goes over the QUIC connection).
@@ -184,6 +205,9 @@ func (c *callSession) Start(peer mesh.NodeID, remoteSDP []byte) error {
 		d = media.NewDemux(a.log)
 		a.demux[peer] = d
 	}
+	if !c.plan.relay.IsZero() && c.plan.relay != peer {
+		a.relays[peer] = c.plan.relay
+	}
 	a.sessions[c.callID] = s
 	a.mu.Unlock()
 	if err := d.Add(s); err != nil {
@@ -225,6 +249,7 @@ func (c *callSession) Close() sip.MediaStats {
 		if d := a.demux[c.peer]; d != nil {
 			d.Remove(c.session)
 		}
+		delete(a.relays, c.peer)
 		delete(a.sessions, c.callID)
 		a.mu.Unlock()
 		_ = c.session.Close()

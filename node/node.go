@@ -42,13 +42,14 @@ type Node struct {
 	lastSize int // the size estimate last reported
 	lookups  map[mesh.LookupID]chan mesh.LookupDone
 
-	ep   *transport.Endpoint
-	db   *recordDB
-	out  *outbox
-	bus  *Bus
-	disc *discovery.Discovery
-	ctl  *controlServer
-	stat counters
+	ep        *transport.Endpoint
+	db        *recordDB
+	out       *outbox
+	bus       *Bus
+	disc      *discovery.Discovery
+	ctl       *controlServer
+	stat      counters
+	relayStat relayCounters // media datagrams passed on for calls through this node
 
 	ua       *sip.UA                          // the phone: calls and messages over the mesh
 	audio    *audio                           // calls' media
@@ -115,7 +116,7 @@ func (n *Node) open() error {
 	if n.loaded, err = n.db.load(now.UnixMilli()); err != nil {
 		return fmt.Errorf("reading %s: %w", DBFile, err)
 	}
-	n.audio = newAudio(func(to mesh.NodeID, b []byte) error { return n.ep.SendDatagram(to, b) },
+	n.audio = newAudio(n.sendMedia,
 		audioPlan{play: n.cfg.AnswerPlay, record: n.cfg.AnswerRecordDir}, n.log)
 	if err := n.openTransport(); err != nil {
 		return err
@@ -198,7 +199,7 @@ func (n *Node) openTransport() error {
 		Logger: n.log,
 		Handlers: transport.Handlers{
 			OnFrame:    func(from mesh.Contact, p []byte) { n.deliver(inbound{from: from, payload: p}) },
-			OnDatagram: func(from mesh.Contact, p []byte) { n.audio.deliver(from.ID, p) },
+			OnDatagram: func(from mesh.Contact, p []byte) { n.onDatagram(from.ID, p) },
 			OnPeer:     func(ev transport.PeerEvent) { n.deliver(inbound{from: ev.Peer, event: &ev}) },
 		},
 	})

@@ -272,7 +272,7 @@ func (n *Node) Call(ctx context.Context, p CallParams) (CallResult, error) {
 		return CallResult{}, err
 	}
 	callID := newCallID()
-	n.audio.plan(callID, audioPlan{play: p.Play, record: p.Record})
+	plan := audioPlan{play: p.Play, record: p.Record}
 	opts := []sip.Option{sip.CallID(callID)}
 	if p.Via != "" {
 		c, err := n.viaContact(p.Via, aor)
@@ -280,7 +280,9 @@ func (n *Node) Call(ctx context.Context, p CallParams) (CallResult, error) {
 			return CallResult{}, err
 		}
 		opts = append(opts, sip.Via(c))
+		plan.relay = c.ID
 	}
+	n.audio.plan(callID, plan)
 	c, err := n.ua.Call(ctx, aor, opts...)
 	if err != nil {
 		n.audio.finished(callID)
