@@ -65,6 +65,7 @@ type Config struct {
 	Session    time.Duration // churn: median session length
 	LookupRate float64       // workload lookups per virtual second; 0 = autoLookups over the run
 	Wire       bool          // encode and decode every message through the wire codec
+	Workers    int           // goroutines that run the cores; 0 = GOMAXPROCS (the result does not depend on it)
 	NewCore    NewCore       // nil = the real overlay core (HybridCore)
 }
 
@@ -75,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Scenario == "" {
 		c.Scenario = ScenarioSteady
+	}
+	if c.Workers <= 0 {
+		c.Workers = workerCount()
 	}
 	if c.Duration == 0 {
 		c.Duration = DefaultDuration

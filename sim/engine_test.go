@@ -25,22 +25,22 @@ func runFake(t *testing.T, cfg Config) (Result, *fakeChecks) {
 func TestTicksFireExactlyWhenTheCoreAsks(t *testing.T) {
 	_, c := runFake(t, Config{Nodes: 20, Scenario: ScenarioSteady, Seed: 3, Duration: 20 * time.Second,
 		Latency: 10 * time.Millisecond, Jitter: 5 * time.Millisecond})
-	if c.ticks < 20*20 {
-		t.Fatalf("only %d ticks for 20 nodes over 20 s at one per 0.7 s", c.ticks)
+	if c.ticks.Load() < 20*20 {
+		t.Fatalf("only %d ticks for 20 nodes over 20 s at one per 0.7 s", c.ticks.Load())
 	}
-	if c.earlyTicks != 0 || c.lateTicks != 0 {
-		t.Errorf("%d ticks: %d early, %d late (a stale tick fired or a reschedule was missed)", c.ticks, c.earlyTicks, c.lateTicks)
+	if c.earlyTicks.Load() != 0 || c.lateTicks.Load() != 0 {
+		t.Errorf("%d ticks: %d early, %d late (a stale tick fired or a reschedule was missed)", c.ticks.Load(), c.earlyTicks.Load(), c.lateTicks.Load())
 	}
 }
 
 func TestMessagesTakeTheLinkLatency(t *testing.T) {
 	_, c := runFake(t, Config{Nodes: 20, Scenario: ScenarioSteady, Seed: 3, Duration: 20 * time.Second,
 		Latency: 25 * time.Millisecond, Jitter: 10 * time.Millisecond})
-	if c.pings == 0 {
+	if c.pings.Load() == 0 {
 		t.Fatal("no ping was delivered")
 	}
-	if c.badTransit != 0 {
-		t.Errorf("%d of %d pings arrived outside [25ms, 35ms]", c.badTransit, c.pings)
+	if c.badTransit.Load() != 0 {
+		t.Errorf("%d of %d pings arrived outside [25ms, 35ms]", c.badTransit.Load(), c.pings.Load())
 	}
 }
 
@@ -50,8 +50,8 @@ func TestDepartedNodesReceiveNothing(t *testing.T) {
 	if res.NodesCreated <= 30 {
 		t.Fatalf("churn created no new nodes (%d)", res.NodesCreated)
 	}
-	if c.afterLeave != 0 {
-		t.Errorf("%d messages were delivered to nodes that had left", c.afterLeave)
+	if c.afterLeave.Load() != 0 {
+		t.Errorf("%d messages were delivered to nodes that had left", c.afterLeave.Load())
 	}
 }
 

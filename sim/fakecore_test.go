@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"meshcomm/mesh"
@@ -33,10 +34,11 @@ type fakeCore struct {
 }
 
 // fakeChecks collects what every fake core observed, for the test to assert on.
+// The engine runs cores of different nodes at once, so the counters are atomic.
 type fakeChecks struct {
-	ticks, lateTicks, earlyTicks int
-	pings, badTransit            int
-	afterLeave                   int
+	ticks, lateTicks, earlyTicks atomic.Int64
+	pings, badTransit            atomic.Int64
+	afterLeave                   atomic.Int64
 }
 
 func newFakeFactory(checks *fakeChecks, period time.Duration, lat, jit time.Duration) NewCore {
@@ -74,14 +76,14 @@ func (f *fakeCore) RemovePeer(now time.Time, id mesh.NodeID) {
 
 func (f *fakeCore) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 	if f.left {
-		f.checks.afterLeave++
+		f.checks.afterLeave.Add(1)
 		return
 	}
 	switch m := msg.(type) {
 	case *mesh.Ping:
-		f.checks.pings++
+		f.checks.pings.Add(1)
 		if d := now.Sub(Epoch.Add(time.Duration(m.Nonce))); d < f.latency[0] || d > f.latency[1] {
-			f.checks.badTransit++
+			f.checks.badTransit.Add(1)
 		}
 		// A message moves the next tick earlier: the engine must drop the later tick it queued.
 		f.next = now.Add(f.period / 3)
@@ -114,12 +116,12 @@ func (f *fakeCore) apply(from mesh.Contact, m *mesh.Store) {
 }
 
 func (f *fakeCore) Tick(now time.Time) {
-	f.checks.ticks++
+	f.checks.ticks.Add(1)
 	switch {
 	case now.Before(f.next):
-		f.checks.earlyTicks++
+		f.checks.earlyTicks.Add(1)
 	case now.After(f.next):
-		f.checks.lateTicks++
+		f.checks.lateTicks.Add(1)
 	}
 	f.next = now.Add(f.period)
 	if !now.Before(f.holdUntil) {

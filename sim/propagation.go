@@ -58,12 +58,16 @@ func (s *Sim) propagate() {
 		return
 	}
 	t.version = rec.Version
-	s.props.observe(s, pub)
+	for _, r := range s.props.reachedBy(s, pub) {
+		s.props.count(r, s.now)
+	}
 	s.at(s.now+propagationWindow, func() { s.props.finish(t) })
 }
 
-// observe checks whether node i now holds the registrations being followed.
-func (p *propagation) observe(s *Sim, i int32) {
+// reachedBy marks and returns the followed registrations node i now holds for the first time.
+// It touches only node i's entries, so workers may call it for different nodes at once.
+func (p *propagation) reachedBy(s *Sim, i int32) []*tracker {
+	var out []*tracker
 	for _, t := range p.active {
 		if int(i) >= len(t.reached) || t.reached[i] || s.net.comp[i] != t.comp {
 			continue
@@ -73,13 +77,19 @@ func (p *propagation) observe(s *Sim, i int32) {
 			continue
 		}
 		t.reached[i] = true
-		t.count++
-		if t.count >= t.need && t.p99At < 0 {
-			t.p99At = s.now - t.start
-		}
-		if t.count >= t.all && t.allAt < 0 {
-			t.allAt = s.now - t.start
-		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// count records, at virtual time now, one more node holding t's registration.
+func (p *propagation) count(t *tracker, now time.Duration) {
+	t.count++
+	if t.count >= t.need && t.p99At < 0 {
+		t.p99At = now - t.start
+	}
+	if t.count >= t.all && t.allAt < 0 {
+		t.allAt = now - t.start
 	}
 }
 

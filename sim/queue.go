@@ -87,6 +87,12 @@ func (q *eventQueue) peek() (time.Duration, bool) {
 	return q.heap[0].at, true
 }
 
+// peekKind returns the time and the kind of the earliest event. The caller must check len first.
+func (q *eventQueue) peekKind() (time.Duration, eventKind) {
+	top := q.heap[0]
+	return top.at, q.slots[top.slot].kind
+}
+
 func (q *eventQueue) len() int { return len(q.heap) }
 
 func (q *eventQueue) up(i int) {

@@ -84,6 +84,8 @@ func Run(cfg Config) (Result, error) {
 	}
 	wall := time.Now()
 	s := newSim(cfg)
+	s.startWorkers()
+	defer s.stopWorkers()
 	s.sampleHeap()
 	s.setup()
 	s.run(cfg.Duration, nil)

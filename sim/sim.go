@@ -23,9 +23,12 @@ type node struct {
 	ext     int32          // its extension number
 	version int            // how many times the registration was published (for fresh values)
 
-	tickAt  time.Duration // when the pending tick event fires
-	tickGen uint32        // generation of the pending tick event; older ones are stale
-	ticking bool          // a tick event is pending
+	tickAt     time.Duration // when the node's next tick is due
+	tickGen    uint32        // generation of the pending tick; queued tick events of older ones are stale
+	ticking    bool          // a tick is due at tickAt
+	tickQueued bool          // the tick of generation tickGen is in the event queue
+
+	work windowWork // what the node does in the current window
 }
 
 // team is one incident team: its authority and its domain.
@@ -58,6 +61,8 @@ type Sim struct {
 	audit    auditState
 	nodeSecs float64 // live node-seconds within the measurement span
 	accrued  time.Duration
+
+	win windowRunner
 
 	modeCounts ModeCounts
 	events     uint64
@@ -122,24 +127,21 @@ func (s *Sim) at(t time.Duration, fn func()) {
 	s.q.push(max(t, s.now), event{kind: evAction, fn: fn})
 }
 
-// run processes events up to and including virtual time end, or until stop reports true.
+// run processes events up to and including virtual time end, or until stop reports true (it is
+// asked after every action and every window).
 func (s *Sim) run(end time.Duration, stop func() bool) {
 	for s.err == nil && s.q.len() > 0 {
-		if at, _ := s.q.peek(); at > end {
+		at, kind := s.q.peekKind()
+		if at > end {
 			break
 		}
-		at, ev := s.q.pop()
-		s.now = at
-		switch ev.kind {
-		case evDeliver:
-			s.deliver(ev)
-		case evTick:
-			s.tick(ev)
-		case evAction:
+		if kind == evAction {
+			_, ev := s.q.pop()
+			s.now = at
 			ev.fn()
-		}
-		if s.events++; s.events%memSampleEvery == 0 {
-			s.sampleHeap()
+			s.countEvents(1)
+		} else {
+			s.runWindow(at, end)
 		}
 		if stop != nil && stop() {
 			return
@@ -156,27 +158,21 @@ func (s *Sim) sampleHeap() {
 	s.peakHeap = max(s.peakHeap, ms.HeapAlloc)
 }
 
-func (s *Sim) deliver(ev event) {
-	if !s.net.arrives(ev.from, ev.node) {
-		return
-	}
-	s.nodes[ev.node].core.Step(s.vt(), s.nodes[ev.from].contact, ev.msg)
-	s.drain(ev.node, false)
-}
-
-func (s *Sim) tick(ev event) {
-	n := s.nodes[ev.node]
-	if !s.net.alive[ev.node] || ev.gen != n.tickGen || !n.ticking {
-		return // stale: the node died or its tick was rescheduled
-	}
-	n.ticking = false
-	n.core.Tick(s.vt())
-	s.drain(ev.node, true)
-}
-
-// drain performs the effects a node's core accumulated and reschedules its tick.
+// drain performs, now, the effects a node's core accumulated during a scenario action, and
+// queues its next tick.
 func (s *Sim) drain(i int32, afterTick bool) {
-	rd := s.nodes[i].core.Ready()
+	s.perform(i, s.nodes[i].core.Ready())
+	if s.props != nil {
+		for _, t := range s.props.reachedBy(s, i) {
+			s.props.count(t, s.now)
+		}
+	}
+	s.reschedule(i, s.now, afterTick)
+	s.queueTick(i)
+}
+
+// perform sends a Ready batch's messages and handles its events, at the current virtual time.
+func (s *Sim) perform(i int32, rd mesh.Ready) {
 	for _, env := range rd.Messages {
 		s.send(i, env)
 	}
@@ -190,10 +186,6 @@ func (s *Sim) drain(i int32, afterTick bool) {
 			s.traffic.refused++
 		}
 	}
-	if s.props != nil {
-		s.props.observe(s, i)
-	}
-	s.schedule(i, afterTick)
 }
 
 // send accounts one message and puts it on the link model.
@@ -244,8 +236,9 @@ func (s *Sim) send(from int32, env mesh.Envelope) {
 	s.q.push(s.now+d, event{kind: evDeliver, node: to, from: from, msg: msg})
 }
 
-// schedule puts the node's next Tick on the queue; an earlier pending tick becomes stale.
-func (s *Sim) schedule(i int32, afterTick bool) {
+// reschedule asks node i's core, after a call at virtual time now, when it next wants to tick;
+// a tick pending for another time becomes stale.
+func (s *Sim) reschedule(i int32, now time.Duration, afterTick bool) {
 	n := s.nodes[i]
 	if !s.net.alive[i] {
 		return
@@ -256,7 +249,7 @@ func (s *Sim) schedule(i int32, afterTick bool) {
 		return
 	}
 	at := next.Sub(Epoch)
-	earliest := s.now
+	earliest := now
 	if afterTick {
 		earliest += minTickSpacing
 	}
@@ -265,8 +258,17 @@ func (s *Sim) schedule(i int32, afterTick bool) {
 		return
 	}
 	n.tickGen++
-	n.tickAt, n.ticking = at, true
-	s.q.push(at, event{kind: evTick, node: i, gen: n.tickGen})
+	n.tickAt, n.ticking, n.tickQueued = at, true, false
+}
+
+// queueTick puts node i's pending tick on the event queue unless it is there already.
+func (s *Sim) queueTick(i int32) {
+	n := s.nodes[i]
+	if !n.ticking || n.tickQueued || !s.net.alive[i] {
+		return
+	}
+	n.tickQueued = true
+	s.q.push(n.tickAt, event{kind: evTick, node: i, gen: n.tickGen})
 }
 
 // join creates, starts and connects a new node of team t in component comp and returns its

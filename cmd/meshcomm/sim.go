@@ -39,6 +39,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Session, "session", sim.DefaultSession, "churn: median session length")
 	fs.Float64Var(&cfg.LookupRate, "lookup-rate", 0, "workload lookups per virtual second (0: about 5000 per run)")
 	fs.BoolVar(&cfg.Wire, "wire", false, "encode and decode every message through the wire codec (slower)")
+	fs.IntVar(&cfg.Workers, "workers", 0, "goroutines that run the simulated cores (0: one per processor); the result does not depend on it")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end of the run to this file")
 	if err := fs.Parse(args); err != nil {

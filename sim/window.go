@@ -1,0 +1,254 @@
+package sim
+
+import (
+	"cmp"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"meshcomm/mesh"
+)
+
+// The engine runs in windows, so that the cores of different nodes can work at the same time on
+// several processor cores and still give the same result as on one.
+//
+// A message sent at virtual time t arrives no earlier than t + Latency. So within a window
+// [t0, t0 + Latency) nothing one node does can reach another node: every node's deliveries and
+// ticks in the window are known when the window starts (its own ticks it schedules itself).
+// A window is therefore run in two phases:
+//
+//  1. Each node that has something to do runs its events, in time order, on any worker: its
+//     deliveries and due ticks call into its core, and each call's Ready batch is kept, stamped
+//     with its virtual time, in the node's outbox. Workers touch only their node's state and
+//     read the network's topology, which only scenario actions change.
+//  2. One goroutine applies the outboxes in a canonical order (virtual time, node index, order
+//     within the node): messages enter the link model (drawing its random numbers in that
+//     order), lookups complete, counters add up, and each node's next tick is queued.
+//
+// The result depends only on the order of phase 2, never on how many workers ran phase 1 or
+// which worker ran which node. Scenario actions (joins, partitions, workload lookups, the oracle)
+// run alone between windows, exactly as in a one-goroutine engine. With no latency (--latency 0)
+// a window holds the events of one instant only.
+
+// windowWork is what one node does in the current window.
+type windowWork struct {
+	events []windowEvent
+	outbox []outboxEntry
+	// messages dropped at delivery because the receiver was dead or in another component
+	unreached uint64
+	processed uint64 // events run (deliveries and ticks, stale ticks included)
+}
+
+// windowEvent is one queued event of the node, as it was popped.
+type windowEvent struct {
+	at time.Duration
+	ev event
+}
+
+// outboxEntry is the Ready batch of one call into a node's core.
+type outboxEntry struct {
+	at      time.Duration
+	node    int32
+	seq     int32 // order within the node's window
+	ready   mesh.Ready
+	reached []*tracker // propagation trackers the node reached with this call
+}
+
+// windowRunner holds the engine's per-window state and its workers.
+type windowRunner struct {
+	workers int
+	active  []int32 // nodes with work in the current window, in the order they were first seen
+	outs    []outboxEntry
+	end     time.Duration // the window is [start, end)
+
+	next  atomic.Int64 // index into active of the next node to hand out
+	start chan struct{}
+	done  sync.WaitGroup
+	stop  bool
+}
+
+// parallelThreshold is the number of busy nodes below which a window is run on one goroutine:
+// waking workers costs more than it saves.
+const parallelThreshold = 16
+
+// workerCount is how many goroutines run a window's nodes when Config.Workers is zero.
+func workerCount() int { return runtime.GOMAXPROCS(0) }
+
+func (s *Sim) startWorkers() {
+	w := &s.win
+	w.workers = max(1, s.cfg.Workers)
+	start := make(chan struct{})
+	w.start = start
+	for range w.workers - 1 {
+		go func() {
+			for range start {
+				s.runActive()
+				w.done.Done()
+			}
+		}()
+	}
+}
+
+func (s *Sim) stopWorkers() {
+	if s.win.start != nil {
+		close(s.win.start)
+		s.win.start = nil
+	}
+}
+
+// runWindow pops every delivery and tick due before the window's end, runs them and applies
+// their effects. first is the time of the earliest queued event, which is not an action.
+func (s *Sim) runWindow(first, end time.Duration) {
+	w := &s.win
+	w.end = min(first+max(s.cfg.Latency, 1), end+1)
+	w.active = w.active[:0]
+	for s.q.len() > 0 {
+		at, kind := s.q.peekKind()
+		if at >= w.end {
+			break
+		}
+		if kind == evAction {
+			w.end = at // an action closes the window: it must see everything before it
+			break
+		}
+		at, ev := s.q.pop()
+		n := s.nodes[ev.node]
+		if len(n.work.events) == 0 {
+			w.active = append(w.active, ev.node)
+		}
+		n.work.events = append(n.work.events, windowEvent{at: at, ev: ev})
+	}
+	if len(w.active) >= parallelThreshold && w.workers > 1 {
+		w.next.Store(0)
+		w.done.Add(w.workers - 1)
+		for range w.workers - 1 {
+			w.start <- struct{}{}
+		}
+		s.runActive()
+		w.done.Wait()
+	} else {
+		w.next.Store(0)
+		s.runActive()
+	}
+	s.applyWindow()
+}
+
+// runActive runs busy nodes of the window until none is left to hand out.
+func (s *Sim) runActive() {
+	w := &s.win
+	for {
+		k := int(w.next.Add(1)) - 1
+		if k >= len(w.active) {
+			return
+		}
+		s.runNode(w.active[k], w.end)
+	}
+}
+
+// runNode runs node i's events of the window, and the ticks it schedules before end, in time
+// order. It touches only node i's state (and reads the topology).
+func (s *Sim) runNode(i int32, end time.Duration) {
+	n := s.nodes[i]
+	wk := &n.work
+	k := 0
+	for {
+		localTick := n.ticking && !n.tickQueued && n.tickAt < end && s.net.alive[i]
+		if k == len(wk.events) && !localTick {
+			break
+		}
+		if localTick && (k == len(wk.events) || n.tickAt < wk.events[k].at) {
+			at := n.tickAt
+			n.ticking = false
+			n.core.Tick(Epoch.Add(at))
+			s.collect(i, at)
+			s.reschedule(i, at, true)
+			continue
+		}
+		we := wk.events[k]
+		wk.events[k] = windowEvent{} // drop the message reference
+		k++
+		wk.processed++
+		switch we.ev.kind {
+		case evDeliver:
+			if !s.net.reachable(we.ev.from, i) {
+				wk.unreached++
+				continue
+			}
+			n.core.Step(Epoch.Add(we.at), s.nodes[we.ev.from].contact, we.ev.msg)
+			s.collect(i, we.at)
+			s.reschedule(i, we.at, false)
+		case evTick:
+			if !s.net.alive[i] || we.ev.gen != n.tickGen || !n.ticking {
+				continue // stale: the node died or its tick was rescheduled
+			}
+			n.ticking, n.tickQueued = false, false
+			n.core.Tick(Epoch.Add(we.at))
+			s.collect(i, we.at)
+			s.reschedule(i, we.at, true)
+		}
+	}
+	wk.events = wk.events[:0]
+}
+
+// collect keeps the Ready batch of the call into node i's core made at virtual time at.
+func (s *Sim) collect(i int32, at time.Duration) {
+	n := s.nodes[i]
+	rd := n.core.Ready()
+	var reached []*tracker
+	if s.props != nil {
+		reached = s.props.reachedBy(s, i)
+	}
+	if len(rd.Messages) == 0 && len(rd.Events) == 0 && len(reached) == 0 {
+		return
+	}
+	n.work.outbox = append(n.work.outbox, outboxEntry{at: at, node: i, seq: int32(len(n.work.outbox)),
+		ready: mesh.Ready{Messages: rd.Messages, Events: rd.Events}, reached: reached})
+}
+
+// applyWindow performs the window's effects in canonical order and queues the next ticks.
+func (s *Sim) applyWindow() {
+	w := &s.win
+	w.outs = w.outs[:0]
+	for _, i := range w.active {
+		wk := &s.nodes[i].work
+		w.outs = append(w.outs, wk.outbox...)
+		clear(wk.outbox)
+		wk.outbox = wk.outbox[:0]
+		s.net.unreached += wk.unreached
+		s.countEvents(wk.processed)
+		wk.unreached, wk.processed = 0, 0
+	}
+	slices.SortFunc(w.outs, func(a, b outboxEntry) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.node, b.node); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	for k := range w.outs {
+		o := &w.outs[k]
+		s.now = o.at
+		s.perform(o.node, o.ready)
+		for _, t := range o.reached {
+			s.props.count(t, s.now)
+		}
+	}
+	clear(w.outs)
+	slices.Sort(w.active) // queue the ticks in node order
+	for _, i := range w.active {
+		s.queueTick(i)
+	}
+}
+
+// countEvents adds processed events to the run's count, sampling the heap now and then.
+func (s *Sim) countEvents(k uint64) {
+	before := s.events
+	s.events += k
+	if s.events/memSampleEvery != before/memSampleEvery {
+		s.sampleHeap()
+	}
+}
