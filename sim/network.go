@@ -14,11 +14,16 @@ import (
 // A message is dropped when it is lost, when sender and receiver are in different components or
 // when the receiver is dead. Direct links are a separate, sparser graph: the peers a node's
 // discovery reports (its core's AddPeer calls).
+//
+// Each node has its own random source for the fate of the messages it sends, so that the
+// engine's workers can decide them for different senders at once, in any order, and get the
+// same answers.
 type network struct {
 	latency time.Duration
 	jitter  time.Duration
 	loss    float64
-	rnd     *rand.Rand
+	seed    uint64
+	rnd     []*rand.Rand // per sender
 
 	comp      []int32   // component of each node
 	alive     []bool    // whether each node is running
@@ -28,8 +33,8 @@ type network struct {
 	unreached uint64 // messages dropped because the receiver was dead or in another component
 }
 
-func newNetwork(latency, jitter time.Duration, loss float64, rnd *rand.Rand) *network {
-	return &network{latency: latency, jitter: jitter, loss: loss, rnd: rnd}
+func newNetwork(latency, jitter time.Duration, loss float64, seed uint64) *network {
+	return &network{latency: latency, jitter: jitter, loss: loss, seed: seed}
 }
 
 // addNode registers a live node in component c and returns its index.
@@ -37,6 +42,7 @@ func (n *network) addNode(c int32) int32 {
 	n.comp = append(n.comp, c)
 	n.alive = append(n.alive, true)
 	n.links = append(n.links, nil)
+	n.rnd = append(n.rnd, rand.New(rand.NewPCG(n.seed, 0x11_4c<<32|uint64(len(n.rnd)))))
 	if c >= n.nextComp {
 		n.nextComp = c + 1
 	}
@@ -55,23 +61,44 @@ func (n *network) reachable(a, b int32) bool {
 	return n.alive[b] && n.comp[a] == n.comp[b]
 }
 
-// transmit decides the fate of one message sent now from a to b: its transit delay, or false
-// when it is dropped at the sender (lost, or b unreachable). Delivery re-checks reachability,
-// since a partition or death can come while the message is in flight.
-func (n *network) transmit(a, b int32) (time.Duration, bool) {
+// fate is what the link model does with one message.
+type fate uint8
+
+const (
+	delivered   fate = iota
+	lost             // dropped by the loss model
+	unreachable      // the receiver is dead or in another component
+)
+
+// decide draws the fate of one message sent now from a to b, and its transit delay when it is
+// delivered, from a's own source. It changes nothing else, so it may run for different senders
+// at once. Delivery re-checks reachability, since a partition or death can come while the
+// message is in flight.
+func (n *network) decide(a, b int32) (time.Duration, fate) {
 	if !n.reachable(a, b) {
-		n.unreached++
-		return 0, false
+		return 0, unreachable
 	}
-	if n.loss > 0 && n.rnd.Float64() < n.loss {
-		n.lost++
-		return 0, false
+	rnd := n.rnd[a]
+	if n.loss > 0 && rnd.Float64() < n.loss {
+		return 0, lost
 	}
 	d := n.latency
 	if n.jitter > 0 {
-		d += time.Duration(n.rnd.Int64N(int64(n.jitter) + 1))
+		d += time.Duration(rnd.Int64N(int64(n.jitter) + 1))
 	}
-	return d, true
+	return d, delivered
+}
+
+// transmit is decide that also counts the drops.
+func (n *network) transmit(a, b int32) (time.Duration, bool) {
+	d, f := n.decide(a, b)
+	switch f {
+	case lost:
+		n.lost++
+	case unreachable:
+		n.unreached++
+	}
+	return d, f == delivered
 }
 
 // arrives re-checks, at delivery time, that a message from a can still reach b.

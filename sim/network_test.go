@@ -2,14 +2,13 @@ package sim
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 )
 
 func TestLossDropsTheConfiguredFraction(t *testing.T) {
 	for _, loss := range []float64{0, 0.05, 0.3} {
-		n := newNetwork(10*time.Millisecond, 0, loss, rand.New(rand.NewPCG(7, 7)))
+		n := newNetwork(10*time.Millisecond, 0, loss, 7)
 		a, b := n.addNode(0), n.addNode(0)
 		const sent = 200_000
 		delivered := 0
@@ -31,7 +30,7 @@ func TestLossDropsTheConfiguredFraction(t *testing.T) {
 
 func TestLossIsDeterminedBySeed(t *testing.T) {
 	fates := func(seed uint64) []bool {
-		n := newNetwork(time.Millisecond, time.Millisecond, 0.5, rand.New(rand.NewPCG(seed, 1)))
+		n := newNetwork(time.Millisecond, time.Millisecond, 0.5, seed)
 		a, b := n.addNode(0), n.addNode(0)
 		var out []bool
 		for range 256 {
@@ -59,7 +58,7 @@ func TestLossIsDeterminedBySeed(t *testing.T) {
 
 func TestDelayIsLatencyPlusBoundedJitter(t *testing.T) {
 	const lat, jit = 10 * time.Millisecond, 4 * time.Millisecond
-	n := newNetwork(lat, jit, 0, rand.New(rand.NewPCG(1, 1)))
+	n := newNetwork(lat, jit, 0, 1)
 	a, b := n.addNode(0), n.addNode(0)
 	lo, hi := time.Hour, time.Duration(0)
 	for range 10_000 {
@@ -78,7 +77,7 @@ func TestDelayIsLatencyPlusBoundedJitter(t *testing.T) {
 }
 
 func TestPartitionCutsReachabilityAndCrossLinks(t *testing.T) {
-	n := newNetwork(time.Millisecond, 0, 0, rand.New(rand.NewPCG(1, 1)))
+	n := newNetwork(time.Millisecond, 0, 0, 1)
 	for range 6 {
 		n.addNode(0)
 	}
@@ -115,7 +114,7 @@ func TestPartitionCutsReachabilityAndCrossLinks(t *testing.T) {
 }
 
 func TestDeadNodesAreUnreachable(t *testing.T) {
-	n := newNetwork(time.Millisecond, 0, 0, rand.New(rand.NewPCG(1, 1)))
+	n := newNetwork(time.Millisecond, 0, 0, 1)
 	a, b := n.addNode(0), n.addNode(0)
 	n.kill(b)
 	if _, ok := n.transmit(a, b); ok {

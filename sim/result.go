@@ -104,6 +104,7 @@ func Run(cfg Config) (Result, error) {
 		return Result{}, s.err
 	}
 	s.sampleHeap()
+	s.stopWorkers()
 	r := s.result()
 	r.NodesEnd = nodesEnd
 	r.WallS = round(time.Since(wall).Seconds(), 3)
@@ -126,8 +127,8 @@ func (s *Sim) result() Result {
 		RecordsAudited:        s.audit.audited, RecordsLost: s.audit.lost,
 		ConvergeS:           -1,
 		MessagesTotal:       s.traffic.messages,
-		MessagesLost:        s.net.lost,
-		MessagesUnreachable: s.net.unreached,
+		MessagesLost:        s.net.lost + s.traffic.lost,
+		MessagesUnreachable: s.net.unreached + s.traffic.unreached,
 		MessagesUnknownDest: s.traffic.unknownDest,
 		WireErrors:          s.traffic.wireErrors,
 		ModeSwitches:        s.traffic.modeSwitches,

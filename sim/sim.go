@@ -81,6 +81,7 @@ type traffic struct {
 	wireErrors      uint64 // messages the codec refused (Wire mode)
 	modeSwitches    uint64
 	refused         uint64
+	lost, unreached uint64           // the engine's workers count drops here (see network for the rest)
 	byType          [256]typeTraffic // indexed by mesh.MsgType
 }
 
@@ -98,8 +99,9 @@ func newSim(cfg Config) *Sim {
 		trust: &mesh.Ed25519Verifier{},
 	}
 	s.verifier = newSharedVerifier(s.trust)
-	s.net = newNetwork(cfg.Latency, cfg.Jitter, cfg.Loss, rand.New(rand.NewPCG(cfg.Seed, 0x11_4c)))
+	s.net = newNetwork(cfg.Latency, cfg.Jitter, cfg.Loss, cfg.Seed)
 	s.lookups.pending = map[lookupKey]int32{}
+	s.win.workers, s.win.tallies = 1, make([]traffic, 1) // until startWorkers
 	teams := 1
 	if cfg.Scenario == ScenarioMerge {
 		teams = 2
@@ -161,7 +163,11 @@ func (s *Sim) sampleHeap() {
 // drain performs, now, the effects a node's core accumulated during a scenario action, and
 // queues its next tick.
 func (s *Sim) drain(i int32, afterTick bool) {
-	s.perform(i, s.nodes[i].core.Ready())
+	rd := s.nodes[i].core.Ready()
+	for _, env := range rd.Messages {
+		s.send(i, s.prepare(env))
+	}
+	s.handle(i, rd.Events)
 	if s.props != nil {
 		for _, t := range s.props.reachedBy(s, i) {
 			s.props.count(t, s.now)
@@ -171,12 +177,9 @@ func (s *Sim) drain(i int32, afterTick bool) {
 	s.queueTick(i)
 }
 
-// perform sends a Ready batch's messages and handles its events, at the current virtual time.
-func (s *Sim) perform(i int32, rd mesh.Ready) {
-	for _, env := range rd.Messages {
-		s.send(i, env)
-	}
-	for _, e := range rd.Events {
+// handle takes note of a core's events, at the current virtual time.
+func (s *Sim) handle(i int32, events []mesh.Event) {
+	for _, e := range events {
 		switch e := e.(type) {
 		case mesh.LookupDone:
 			s.lookupDone(i, e)
@@ -188,52 +191,104 @@ func (s *Sim) perform(i int32, rd mesh.Ready) {
 	}
 }
 
-// send accounts one message and puts it on the link model.
-func (s *Sim) send(from int32, env mesh.Envelope) {
-	msg := env.Msg
-	var size int
+// outgoing is a message a core sent, prepared for the link model: its receiver's index (-1 for
+// a node id the simulator never created), its encoded size, and whether the codec refused it
+// (Wire mode). Preparing touches nothing shared, so the engine's workers do it.
+type outgoing struct {
+	msg     mesh.Message
+	to      int32
+	size    int32
+	refused bool
+}
+
+// prepare resolves and sizes one message (in Wire mode, round-trips it through the codec).
+func (s *Sim) prepare(env mesh.Envelope) outgoing {
+	o := outgoing{msg: env.Msg, to: -1}
 	if s.cfg.Wire {
-		b, err := mesh.Encode(msg)
+		b, err := mesh.Encode(env.Msg)
 		if err == nil {
-			msg, err = mesh.Decode(b)
+			o.msg, err = mesh.Decode(b)
 		}
 		if err != nil {
-			s.traffic.wireErrors++
-			return
+			o.refused = true
+			return o
 		}
-		size = len(b)
+		o.size = int32(len(b))
 	} else {
-		size = mesh.EncodedSize(msg)
+		o.size = int32(mesh.EncodedSize(env.Msg))
 	}
-	s.traffic.messages++
-	tt := &s.traffic.byType[msg.Type()]
+	if to, ok := s.byID[env.To.ID]; ok {
+		o.to = to
+	}
+	return o
+}
+
+// send accounts one prepared message and puts it on the link model.
+func (s *Sim) send(from int32, o outgoing) {
+	if !s.traffic.account(o, s.now, &s.plan) {
+		return
+	}
+	d, ok := s.net.transmit(from, o.to)
+	if !ok {
+		return
+	}
+	s.q.push(s.now+d, event{kind: evDeliver, node: o.to, from: from, msg: o.msg})
+}
+
+// account counts one prepared message sent at virtual time at, and reports whether it goes on
+// the link model (false when the codec refused it or its receiver is unknown).
+func (tr *traffic) account(o outgoing, at time.Duration, p *plan) bool {
+	if o.refused {
+		tr.wireErrors++
+		return false
+	}
+	msg, size := o.msg, uint64(o.size)
+	tr.messages++
+	tt := &tr.byType[msg.Type()]
 	if tt.messages == 0 {
 		tt.name = strings.TrimPrefix(fmt.Sprintf("%T", msg), "*mesh.")
 	}
 	tt.messages++
-	tt.bytes += uint64(size)
-	inSpan := s.now >= s.plan.spanStart && s.now <= s.plan.spanEnd
+	tt.bytes += size
+	inSpan := at >= p.spanStart && at <= p.spanEnd
 	if t := msg.Type(); t == mesh.TypeFindValue || t == mesh.TypeValue {
-		s.traffic.lookupBytes += uint64(size)
+		tr.lookupBytes += size
 		if inSpan {
-			s.traffic.spanLookupBytes += uint64(size)
+			tr.spanLookupBytes += size
 		}
 	} else {
-		s.traffic.maintBytes += uint64(size)
+		tr.maintBytes += size
 		if inSpan {
-			s.traffic.spanMaintBytes += uint64(size)
+			tr.spanMaintBytes += size
 		}
 	}
-	to, ok := s.byID[env.To.ID]
-	if !ok {
-		s.traffic.unknownDest++
-		return
+	if o.to < 0 {
+		tr.unknownDest++
+		return false
 	}
-	d, ok := s.net.transmit(from, to)
-	if !ok {
-		return
+	return true
+}
+
+// add adds another tally of traffic to this one.
+func (tr *traffic) add(o *traffic) {
+	tr.messages += o.messages
+	tr.lookupBytes += o.lookupBytes
+	tr.maintBytes += o.maintBytes
+	tr.spanLookupBytes += o.spanLookupBytes
+	tr.spanMaintBytes += o.spanMaintBytes
+	tr.unknownDest += o.unknownDest
+	tr.wireErrors += o.wireErrors
+	tr.modeSwitches += o.modeSwitches
+	tr.refused += o.refused
+	tr.lost += o.lost
+	tr.unreached += o.unreached
+	for k := range tr.byType {
+		if o.byType[k].messages > 0 {
+			tr.byType[k].name = o.byType[k].name
+		}
+		tr.byType[k].messages += o.byType[k].messages
+		tr.byType[k].bytes += o.byType[k].bytes
 	}
-	s.q.push(s.now+d, event{kind: evDeliver, node: to, from: from, msg: msg})
 }
 
 // reschedule asks node i's core, after a call at virtual time now, when it next wants to tick;

@@ -23,9 +23,11 @@ import (
 //     deliveries and due ticks call into its core, and each call's Ready batch is kept, stamped
 //     with its virtual time, in the node's outbox. Workers touch only their node's state and
 //     read the network's topology, which only scenario actions change.
-//  2. One goroutine applies the outboxes in a canonical order (virtual time, node index, order
-//     within the node): messages enter the link model (drawing its random numbers in that
-//     order), lookups complete, counters add up, and each node's next tick is queued.
+//     The worker also puts the node's messages on the link model (each sender draws from its
+//     own random source) and counts them in its own tally.
+//  2. One goroutine applies the outboxes in a canonical order: the delivered messages and each
+//     node's next tick are queued in node order, and lookups complete in the order of
+//     (virtual time, node index, order within the node).
 //
 // The result depends only on the order of phase 2, never on how many workers ran phase 1 or
 // which worker ran which node. Scenario actions (joins, partitions, workload lookups, the oracle)
@@ -36,8 +38,7 @@ import (
 type windowWork struct {
 	events []windowEvent
 	outbox []outboxEntry
-	// messages dropped at delivery because the receiver was dead or in another component
-	unreached uint64
+	sent   []inFlight
 	processed uint64 // events run (deliveries and ticks, stale ticks included)
 }
 
@@ -47,13 +48,20 @@ type windowEvent struct {
 	ev event
 }
 
-// outboxEntry is the Ready batch of one call into a node's core.
+// outboxEntry is what one call into a node's core produced, apart from its messages.
 type outboxEntry struct {
 	at      time.Duration
 	node    int32
 	seq     int32 // order within the node's window
-	ready   mesh.Ready
+	events  []mesh.Event
 	reached []*tracker // propagation trackers the node reached with this call
+}
+
+// inFlight is a message the link model will deliver.
+type inFlight struct {
+	at  time.Duration
+	to  int32
+	msg mesh.Message
 }
 
 // windowRunner holds the engine's per-window state and its workers.
@@ -63,10 +71,10 @@ type windowRunner struct {
 	outs    []outboxEntry
 	end     time.Duration // the window is [start, end)
 
-	next  atomic.Int64 // index into active of the next node to hand out
-	start chan struct{}
-	done  sync.WaitGroup
-	stop  bool
+	next    atomic.Int64 // index into active of the next node to hand out
+	start   chan struct{}
+	done    sync.WaitGroup
+	tallies []traffic // one per worker (0 is the engine's own goroutine), added up at the end
 }
 
 // parallelThreshold is the number of busy nodes below which a window is run on one goroutine:
@@ -79,23 +87,29 @@ func workerCount() int { return runtime.GOMAXPROCS(0) }
 func (s *Sim) startWorkers() {
 	w := &s.win
 	w.workers = max(1, s.cfg.Workers)
+	w.tallies = make([]traffic, w.workers)
 	start := make(chan struct{})
 	w.start = start
-	for range w.workers - 1 {
+	for k := 1; k < w.workers; k++ {
 		go func() {
 			for range start {
-				s.runActive()
+				s.runActive(&w.tallies[k])
 				w.done.Done()
 			}
 		}()
 	}
 }
 
+// stopWorkers ends the workers and adds their tallies to the run's.
 func (s *Sim) stopWorkers() {
 	if s.win.start != nil {
 		close(s.win.start)
 		s.win.start = nil
 	}
+	for k := range s.win.tallies {
+		s.traffic.add(&s.win.tallies[k])
+	}
+	s.win.tallies = nil
 }
 
 // runWindow pops every delivery and tick due before the window's end, runs them and applies
@@ -126,30 +140,30 @@ func (s *Sim) runWindow(first, end time.Duration) {
 		for range w.workers - 1 {
 			w.start <- struct{}{}
 		}
-		s.runActive()
+		s.runActive(&w.tallies[0])
 		w.done.Wait()
 	} else {
 		w.next.Store(0)
-		s.runActive()
+		s.runActive(&w.tallies[0])
 	}
 	s.applyWindow()
 }
 
 // runActive runs busy nodes of the window until none is left to hand out.
-func (s *Sim) runActive() {
+func (s *Sim) runActive(tally *traffic) {
 	w := &s.win
 	for {
 		k := int(w.next.Add(1)) - 1
 		if k >= len(w.active) {
 			return
 		}
-		s.runNode(w.active[k], w.end)
+		s.runNode(w.active[k], w.end, tally)
 	}
 }
 
 // runNode runs node i's events of the window, and the ticks it schedules before end, in time
 // order. It touches only node i's state (and reads the topology).
-func (s *Sim) runNode(i int32, end time.Duration) {
+func (s *Sim) runNode(i int32, end time.Duration, tally *traffic) {
 	n := s.nodes[i]
 	wk := &n.work
 	k := 0
@@ -162,7 +176,7 @@ func (s *Sim) runNode(i int32, end time.Duration) {
 			at := n.tickAt
 			n.ticking = false
 			n.core.Tick(Epoch.Add(at))
-			s.collect(i, at)
+			s.collect(i, at, tally)
 			s.reschedule(i, at, true)
 			continue
 		}
@@ -173,11 +187,11 @@ func (s *Sim) runNode(i int32, end time.Duration) {
 		switch we.ev.kind {
 		case evDeliver:
 			if !s.net.reachable(we.ev.from, i) {
-				wk.unreached++
+				tally.unreached++
 				continue
 			}
 			n.core.Step(Epoch.Add(we.at), s.nodes[we.ev.from].contact, we.ev.msg)
-			s.collect(i, we.at)
+			s.collect(i, we.at, tally)
 			s.reschedule(i, we.at, false)
 		case evTick:
 			if !s.net.alive[i] || we.ev.gen != n.tickGen || !n.ticking {
@@ -185,40 +199,61 @@ func (s *Sim) runNode(i int32, end time.Duration) {
 			}
 			n.ticking, n.tickQueued = false, false
 			n.core.Tick(Epoch.Add(we.at))
-			s.collect(i, we.at)
+			s.collect(i, we.at, tally)
 			s.reschedule(i, we.at, true)
 		}
 	}
 	wk.events = wk.events[:0]
 }
 
-// collect keeps the Ready batch of the call into node i's core made at virtual time at.
-func (s *Sim) collect(i int32, at time.Duration) {
+// collect takes the Ready batch of the call into node i's core made at virtual time at: its
+// messages go on the link model, the rest waits in the node's outbox.
+func (s *Sim) collect(i int32, at time.Duration, tally *traffic) {
 	n := s.nodes[i]
 	rd := n.core.Ready()
+	for _, env := range rd.Messages {
+		o := s.prepare(env)
+		if !tally.account(o, at, &s.plan) {
+			continue
+		}
+		switch d, f := s.net.decide(i, o.to); f {
+		case delivered:
+			n.work.sent = append(n.work.sent, inFlight{at: at + d, to: o.to, msg: o.msg})
+		case lost:
+			tally.lost++
+		case unreachable:
+			tally.unreached++
+		}
+	}
 	var reached []*tracker
 	if s.props != nil {
 		reached = s.props.reachedBy(s, i)
 	}
-	if len(rd.Messages) == 0 && len(rd.Events) == 0 && len(reached) == 0 {
+	if len(rd.Events) == 0 && len(reached) == 0 {
 		return
 	}
 	n.work.outbox = append(n.work.outbox, outboxEntry{at: at, node: i, seq: int32(len(n.work.outbox)),
-		ready: mesh.Ready{Messages: rd.Messages, Events: rd.Events}, reached: reached})
+		events: rd.Events, reached: reached})
 }
 
 // applyWindow performs the window's effects in canonical order and queues the next ticks.
 func (s *Sim) applyWindow() {
 	w := &s.win
+	slices.Sort(w.active)
 	w.outs = w.outs[:0]
 	for _, i := range w.active {
-		wk := &s.nodes[i].work
-		w.outs = append(w.outs, wk.outbox...)
-		clear(wk.outbox)
-		wk.outbox = wk.outbox[:0]
-		s.net.unreached += wk.unreached
-		s.countEvents(wk.processed)
-		wk.unreached, wk.processed = 0, 0
+		n := s.nodes[i]
+		for _, m := range n.work.sent {
+			s.q.push(m.at, event{kind: evDeliver, node: m.to, from: i, msg: m.msg})
+		}
+		clear(n.work.sent)
+		n.work.sent = n.work.sent[:0]
+		s.queueTick(i)
+		w.outs = append(w.outs, n.work.outbox...)
+		clear(n.work.outbox)
+		n.work.outbox = n.work.outbox[:0]
+		s.countEvents(n.work.processed)
+		n.work.processed = 0
 	}
 	slices.SortFunc(w.outs, func(a, b outboxEntry) int {
 		if c := cmp.Compare(a.at, b.at); c != 0 {
@@ -232,16 +267,12 @@ func (s *Sim) applyWindow() {
 	for k := range w.outs {
 		o := &w.outs[k]
 		s.now = o.at
-		s.perform(o.node, o.ready)
+		s.handle(o.node, o.events)
 		for _, t := range o.reached {
 			s.props.count(t, s.now)
 		}
 	}
 	clear(w.outs)
-	slices.Sort(w.active) // queue the ticks in node order
-	for _, i := range w.active {
-		s.queueTick(i)
-	}
 }
 
 // countEvents adds processed events to the run's count, sampling the heap now and then.

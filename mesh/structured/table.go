@@ -175,13 +175,11 @@ func (t *Table) Heard(now time.Time, c mesh.Contact) (known, newNear bool) {
 const FarStale = 30 * time.Second
 
 func (t *Table) find(id mesh.NodeID) *Peer {
-	if p, ok := t.near[id]; ok {
-		return p
+	s := t.slice(id)
+	if s == t.slice(t.self) {
+		return t.near[id]
 	}
-	if t.InMySlice(id) {
-		return nil
-	}
-	for _, p := range t.far[t.slice(id)] {
+	for _, p := range t.far[s] {
 		if p.Contact.ID == id {
 			return p
 		}
