@@ -26,6 +26,10 @@ type Table struct {
 	// sorted holds the near slice and this node itself ordered by identifier, so that the
 	// closest peers to a target are found by binary search (see closestSorted).
 	sorted []*Peer
+	// ids holds the identifiers of sorted, in the same order: searches compare contiguous
+	// identifiers instead of following a pointer per comparison (a cache miss each in a large
+	// simulation).
+	ids []mesh.NodeID
 }
 
 // MaxSliceBits bounds the number of slices (2^16) whatever the size estimate says.
@@ -35,11 +39,12 @@ const MaxSliceBits = 16
 func NewTable(self mesh.NodeID, k int) *Table {
 	t := &Table{self: self, k: k, near: map[mesh.NodeID]*Peer{}, far: make([][]*Peer, 1)}
 	t.sorted = []*Peer{{Contact: mesh.Contact{ID: self}}}
+	t.ids = []mesh.NodeID{self}
 	return t
 }
 
 func (t *Table) sortedIndex(id mesh.NodeID) int {
-	return sort.Search(len(t.sorted), func(i int) bool { return !lessID(t.sorted[i].Contact.ID, id) })
+	return sort.Search(len(t.ids), func(i int) bool { return !lessID(t.ids[i], id) })
 }
 
 func (t *Table) sortedInsert(p *Peer) {
@@ -47,12 +52,16 @@ func (t *Table) sortedInsert(p *Peer) {
 	t.sorted = append(t.sorted, nil)
 	copy(t.sorted[i+1:], t.sorted[i:])
 	t.sorted[i] = p
+	t.ids = append(t.ids, mesh.NodeID{})
+	copy(t.ids[i+1:], t.ids[i:])
+	t.ids[i] = p.Contact.ID
 }
 
 func (t *Table) sortedRemove(id mesh.NodeID) {
 	i := t.sortedIndex(id)
-	if i < len(t.sorted) && t.sorted[i].Contact.ID == id {
+	if i < len(t.ids) && t.ids[i] == id {
 		t.sorted = append(t.sorted[:i], t.sorted[i+1:]...)
+		t.ids = append(t.ids[:i], t.ids[i+1:]...)
 	}
 }
 
@@ -92,6 +101,7 @@ func (t *Table) Retune(estimate int) bool {
 	t.near = map[mesh.NodeID]*Peer{}
 	t.far = make([][]*Peer, 1<<want)
 	t.sorted = []*Peer{{Contact: mesh.Contact{ID: t.self}}}
+	t.ids = []mesh.NodeID{t.self}
 	for _, p := range all {
 		t.insert(p)
 	}
@@ -310,7 +320,16 @@ func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	if len(cands) == 0 {
 		cands = t.entries()
 	}
-	return closestOf(cands, target, n)
+	var buf [8]mesh.NodeID // a far slice's k peers fit
+	return closestOf(cands, appendIDs(buf[:0], cands), target, n)
+}
+
+// appendIDs appends the peers' identifiers to ids (closestOf's second argument).
+func appendIDs(ids []mesh.NodeID, ps []*Peer) []mesh.NodeID {
+	for _, p := range ps {
+		ids = append(ids, p.Contact.ID)
+	}
+	return ids
 }
 
 // ClosestLive returns up to n peers closest to target from the whole table, skipping peers that
@@ -322,7 +341,7 @@ func (t *Table) ClosestLive(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 			live = append(live, p)
 		}
 	}
-	return closestOf(live, target, n)
+	return closestOf(live, appendIDs(nil, live), target, n)
 }
 
 // ClosestWithSelf returns the n closest to target among the near slice and this node itself.
@@ -339,10 +358,10 @@ func (t *Table) AmongClosestWithSelf(target [mesh.IDBytes]byte, n int, id mesh.N
 	lo, hi := t.closestRange(target, n)
 	d := mesh.XOR(target, id)
 	inRange, closer := false, 0
-	for _, p := range t.sorted[lo:hi] {
-		if p.Contact.ID == id {
+	for _, pid := range t.ids[lo:hi] {
+		if pid == id {
 			inRange = true
-		} else if mesh.XOR(target, p.Contact.ID).Less(d) {
+		} else if mesh.XOR(target, pid).Less(d) {
 			closer++
 		}
 	}
@@ -359,20 +378,20 @@ func (t *Table) closestSorted(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 		return nil
 	}
 	lo, hi := t.closestRange(target, n)
-	return closestOf(t.sorted[lo:hi], target, n)
+	return closestOf(t.sorted[lo:hi], t.ids[lo:hi], target, n)
 }
 
 // closestRange narrows t.sorted to the block that holds the n closest to target (all of it when
 // it holds n or fewer).
 func (t *Table) closestRange(target [mesh.IDBytes]byte, n int) (lo, hi int) {
-	lo, hi = 0, len(t.sorted)
+	lo, hi = 0, len(t.ids)
 	for hi-lo > n {
-		first, last := t.sorted[lo].Contact.ID, t.sorted[hi-1].Contact.ID
+		first, last := t.ids[lo], t.ids[hi-1]
 		split := commonPrefixLen(first, last) // first has 0 at this bit, last 1
 		if commonPrefixLen(first, target) < split {
 			break // every peer in range is equally far from target in prefix terms
 		}
-		mid := lo + sort.Search(hi-lo, func(i int) bool { return bitAt(t.sorted[lo+i].Contact.ID, split) })
+		mid := lo + sort.Search(hi-lo, func(i int) bool { return bitAt(t.ids[lo+i], split) })
 		a, b := lo, mid
 		if bitAt(target, split) {
 			a, b = mid, hi
@@ -399,8 +418,9 @@ func commonPrefixLen(a, b [mesh.IDBytes]byte) int {
 func bitAt(id [mesh.IDBytes]byte, i int) bool { return id[i/8]&(0x80>>(i%8)) != 0 }
 
 // closestOf selects the n candidates closest to target by partial insertion (n is small, the
-// candidate set a few hundred): no sort of the whole set, one small allocation.
-func closestOf(cands []*Peer, target [mesh.IDBytes]byte, n int) []mesh.Contact {
+// candidate set a few hundred): no sort of the whole set, one small allocation. ids are the
+// candidates' identifiers, in the same order.
+func closestOf(cands []*Peer, ids []mesh.NodeID, target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	if n <= 0 {
 		return nil
 	}
@@ -413,11 +433,12 @@ func closestOf(cands []*Peer, target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	if n > len(buf) {
 		best = make([]scored, 0, min(n, len(cands)))
 	}
-	for _, p := range cands {
-		d := mesh.XOR(target, p.Contact.ID)
+	for k, id := range ids {
+		d := mesh.XOR(target, id)
 		if len(best) == n && !d.Less(best[n-1].d) {
 			continue
 		}
+		p := cands[k]
 		i := len(best)
 		if i < n {
 			best = append(best, scored{})
