@@ -44,6 +44,7 @@ type Sim struct {
 	now      time.Duration // virtual time since Epoch
 	net      *network
 	nodes    []*node
+	contacts []mesh.Contact // each node's contact, by index (read on every delivery)
 	byID     map[mesh.NodeID]int32
 	rnd      *rand.Rand            // scenario and workload choices (the link model has its own source)
 	trust    *mesh.Ed25519Verifier // the teams' authorities
@@ -345,6 +346,7 @@ func (s *Sim) join(t int, comp int32) int32 {
 		panic("sim: node index out of step with the network")
 	}
 	s.nodes = append(s.nodes, n)
+	s.contacts = append(s.contacts, n.contact)
 	s.byID[id] = idx
 	s.accrue()
 	s.livePos = append(s.livePos, int32(len(s.live)))

@@ -36,16 +36,22 @@ import (
 
 // windowWork is what one node does in the current window.
 type windowWork struct {
-	events []windowEvent
 	outbox []outboxEntry
 	sent   []inFlight
 	processed uint64 // events run (deliveries and ticks, stale ticks included)
 }
 
-// windowEvent is one queued event of the node, as it was popped.
+// windowEvent is one queued event of the window, as it was popped (order counts the pops).
 type windowEvent struct {
-	at time.Duration
-	ev event
+	at    time.Duration
+	order int32
+	ev    event
+}
+
+// nodeEvents is the run of a window's events (sorted by node) that belong to one node.
+type nodeEvents struct {
+	node   int32
+	lo, hi int32
 }
 
 // outboxEntry is what one call into a node's core produced, apart from its messages.
@@ -67,7 +73,8 @@ type inFlight struct {
 // windowRunner holds the engine's per-window state and its workers.
 type windowRunner struct {
 	workers int
-	active  []int32 // nodes with work in the current window, in the order they were first seen
+	events  []windowEvent // the window's events, grouped by node
+	active  []nodeEvents  // nodes with work in the current window, in node order
 	outs    []outboxEntry
 	end     time.Duration // the window is [start, end)
 
@@ -117,7 +124,7 @@ func (s *Sim) stopWorkers() {
 func (s *Sim) runWindow(first, end time.Duration) {
 	w := &s.win
 	w.end = min(first+max(s.cfg.Latency, 1), end+1)
-	w.active = w.active[:0]
+	w.active, w.events = w.active[:0], w.events[:0]
 	for s.q.len() > 0 {
 		at, kind := s.q.peekKind()
 		if at >= w.end {
@@ -128,11 +135,23 @@ func (s *Sim) runWindow(first, end time.Duration) {
 			break
 		}
 		at, ev := s.q.pop()
-		n := s.nodes[ev.node]
-		if len(n.work.events) == 0 {
-			w.active = append(w.active, ev.node)
+		w.events = append(w.events, windowEvent{at: at, order: int32(len(w.events)), ev: ev})
+	}
+	// Group by node without touching the nodes themselves (that is the workers' job): a sort
+	// by node, then by pop order, which is time order.
+	slices.SortFunc(w.events, func(a, b windowEvent) int {
+		if c := cmp.Compare(a.ev.node, b.ev.node); c != 0 {
+			return c
 		}
-		n.work.events = append(n.work.events, windowEvent{at: at, ev: ev})
+		return cmp.Compare(a.order, b.order)
+	})
+	for k := 0; k < len(w.events); {
+		g := nodeEvents{node: w.events[k].ev.node, lo: int32(k)}
+		for k < len(w.events) && w.events[k].ev.node == g.node {
+			k++
+		}
+		g.hi = int32(k)
+		w.active = append(w.active, g)
 	}
 	if len(w.active) >= parallelThreshold && w.workers > 1 {
 		w.next.Store(0)
@@ -157,22 +176,23 @@ func (s *Sim) runActive(tally *traffic) {
 		if k >= len(w.active) {
 			return
 		}
-		s.runNode(w.active[k], w.end, tally)
+		g := w.active[k]
+		s.runNode(g.node, w.events[g.lo:g.hi], w.end, tally)
 	}
 }
 
 // runNode runs node i's events of the window, and the ticks it schedules before end, in time
 // order. It touches only node i's state (and reads the topology).
-func (s *Sim) runNode(i int32, end time.Duration, tally *traffic) {
+func (s *Sim) runNode(i int32, events []windowEvent, end time.Duration, tally *traffic) {
 	n := s.nodes[i]
 	wk := &n.work
 	k := 0
 	for {
 		localTick := n.ticking && !n.tickQueued && n.tickAt < end && s.net.alive[i]
-		if k == len(wk.events) && !localTick {
+		if k == len(events) && !localTick {
 			break
 		}
-		if localTick && (k == len(wk.events) || n.tickAt < wk.events[k].at) {
+		if localTick && (k == len(events) || n.tickAt < events[k].at) {
 			at := n.tickAt
 			n.ticking = false
 			n.core.Tick(Epoch.Add(at))
@@ -180,8 +200,8 @@ func (s *Sim) runNode(i int32, end time.Duration, tally *traffic) {
 			s.reschedule(i, at, true)
 			continue
 		}
-		we := wk.events[k]
-		wk.events[k] = windowEvent{} // drop the message reference
+		we := events[k]
+		events[k] = windowEvent{} // drop the message reference
 		k++
 		wk.processed++
 		switch we.ev.kind {
@@ -190,7 +210,7 @@ func (s *Sim) runNode(i int32, end time.Duration, tally *traffic) {
 				tally.unreached++
 				continue
 			}
-			n.core.Step(Epoch.Add(we.at), s.nodes[we.ev.from].contact, we.ev.msg)
+			n.core.Step(Epoch.Add(we.at), s.contacts[we.ev.from], we.ev.msg)
 			s.collect(i, we.at, tally)
 			s.reschedule(i, we.at, false)
 		case evTick:
@@ -203,7 +223,6 @@ func (s *Sim) runNode(i int32, end time.Duration, tally *traffic) {
 			s.reschedule(i, we.at, true)
 		}
 	}
-	wk.events = wk.events[:0]
 }
 
 // collect takes the Ready batch of the call into node i's core made at virtual time at: its
@@ -239,9 +258,9 @@ func (s *Sim) collect(i int32, at time.Duration, tally *traffic) {
 // applyWindow performs the window's effects in canonical order and queues the next ticks.
 func (s *Sim) applyWindow() {
 	w := &s.win
-	slices.Sort(w.active)
 	w.outs = w.outs[:0]
-	for _, i := range w.active {
+	for _, g := range w.active {
+		i := g.node
 		n := s.nodes[i]
 		for _, m := range n.work.sent {
 			s.q.push(m.at, event{kind: evDeliver, node: m.to, from: i, msg: m.msg})

@@ -23,6 +23,9 @@ type Table struct {
 	bits int
 	near map[mesh.NodeID]*Peer
 	far  [][]*Peer // indexed by slice; far[mySlice] is unused
+	// farIDs holds the identifiers of far, slice by slice in the same order (searched without
+	// following pointers, as ids is).
+	farIDs [][]mesh.NodeID
 	// sorted holds the near slice and this node itself ordered by identifier, so that the
 	// closest peers to a target are found by binary search (see closestSorted).
 	sorted []*Peer
@@ -37,7 +40,7 @@ const MaxSliceBits = 16
 
 // NewTable makes an empty table for self keeping k peers per far slice.
 func NewTable(self mesh.NodeID, k int) *Table {
-	t := &Table{self: self, k: k, near: map[mesh.NodeID]*Peer{}, far: make([][]*Peer, 1)}
+	t := &Table{self: self, k: k, near: map[mesh.NodeID]*Peer{}, far: make([][]*Peer, 1), farIDs: make([][]mesh.NodeID, 1)}
 	t.sorted = []*Peer{{Contact: mesh.Contact{ID: self}}}
 	t.ids = []mesh.NodeID{self}
 	return t
@@ -100,6 +103,7 @@ func (t *Table) Retune(estimate int) bool {
 	t.bits = want
 	t.near = map[mesh.NodeID]*Peer{}
 	t.far = make([][]*Peer, 1<<want)
+	t.farIDs = make([][]mesh.NodeID, 1<<want)
 	t.sorted = []*Peer{{Contact: mesh.Contact{ID: t.self}}}
 	t.ids = []mesh.NodeID{t.self}
 	for _, p := range all {
@@ -129,6 +133,7 @@ func (t *Table) insert(p *Peer) bool {
 	s := t.slice(p.Contact.ID)
 	if len(t.far[s]) < t.k {
 		t.far[s] = append(t.far[s], p)
+		t.farIDs[s] = append(t.farIDs[s], p.Contact.ID)
 		return true
 	}
 	return false
@@ -166,7 +171,7 @@ func (t *Table) Heard(now time.Time, c mesh.Contact) (known, newNear bool) {
 		stalest := -1
 		for i, q := range t.far[s] {
 			if q.Fails > 0 {
-				t.far[s][i] = p
+				t.far[s][i], t.farIDs[s][i] = p, p.Contact.ID
 				return false, false
 			}
 			if now.Sub(q.LastHeard) > FarStale && (stalest < 0 || q.LastHeard.Before(t.far[s][stalest].LastHeard)) {
@@ -174,7 +179,7 @@ func (t *Table) Heard(now time.Time, c mesh.Contact) (known, newNear bool) {
 			}
 		}
 		if stalest >= 0 {
-			t.far[s][stalest] = p
+			t.far[s][stalest], t.farIDs[s][stalest] = p, p.Contact.ID
 		}
 		return false, false
 	}
@@ -189,9 +194,9 @@ func (t *Table) find(id mesh.NodeID) *Peer {
 	if s == t.slice(t.self) {
 		return t.near[id]
 	}
-	for _, p := range t.far[s] {
-		if p.Contact.ID == id {
-			return p
+	for i, pid := range t.farIDs[s] {
+		if pid == id {
+			return t.far[s][i]
 		}
 	}
 	return nil
@@ -214,9 +219,10 @@ func (t *Table) Remove(id mesh.NodeID) bool {
 		return false
 	}
 	s := t.slice(id)
-	for i, p := range t.far[s] {
-		if p.Contact.ID == id {
+	for i, pid := range t.farIDs[s] {
+		if pid == id {
 			t.far[s] = append(t.far[s][:i], t.far[s][i+1:]...)
+			t.farIDs[s] = append(t.farIDs[s][:i], t.farIDs[s][i+1:]...)
 			return true
 		}
 	}
@@ -316,12 +322,11 @@ func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	}
 	// The far slice's own peers know the whole target slice; anything further away is no
 	// better than them, so only an empty slice falls back to the whole table.
-	cands := t.far[t.slice(target)]
-	if len(cands) == 0 {
-		cands = t.entries()
+	if s := t.slice(target); len(t.far[s]) > 0 {
+		return closestOf(t.far[s], t.farIDs[s], target, n)
 	}
-	var buf [8]mesh.NodeID // a far slice's k peers fit
-	return closestOf(cands, appendIDs(buf[:0], cands), target, n)
+	cands := t.entries()
+	return closestOf(cands, appendIDs(nil, cands), target, n)
 }
 
 // appendIDs appends the peers' identifiers to ids (closestOf's second argument).

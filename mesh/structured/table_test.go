@@ -545,3 +545,48 @@ func TestNearAtFollowsNearOrder(t *testing.T) {
 		t.Fatalf("NearAt past the end = %v", got)
 	}
 }
+
+// TestIdentifierIndexesFollowTheTable drives a table through random adds, failures, removals,
+// replacements of stale far peers and retunes, and checks after every step that the
+// identifier arrays searches use say exactly what the peer lists say.
+func TestIdentifierIndexesFollowTheTable(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(8, 8))
+	self := randomNodeID(rnd)
+	tb := NewTable(self, 3)
+	now := time.Unix(1000, 0)
+	var known []mesh.NodeID
+	for step := range 4000 {
+		now = now.Add(time.Duration(rnd.IntN(20)) * time.Second)
+		switch op := rnd.IntN(10); {
+		case op < 6 || len(known) == 0:
+			id := randomNodeID(rnd)
+			tb.Add(now, mesh.Contact{ID: id})
+			known = append(known, id)
+		case op < 8:
+			tb.Failed(known[rnd.IntN(len(known))], 2)
+		case op < 9:
+			tb.Remove(known[rnd.IntN(len(known))])
+		default:
+			tb.Retune(rnd.IntN(2000))
+		}
+		if len(tb.ids) != len(tb.sorted) || len(tb.farIDs) != len(tb.far) {
+			t.Fatalf("step %d: %d ids for %d sorted peers, %d far id slices for %d far slices",
+				step, len(tb.ids), len(tb.sorted), len(tb.farIDs), len(tb.far))
+		}
+		for i, p := range tb.sorted {
+			if tb.ids[i] != p.Contact.ID {
+				t.Fatalf("step %d: ids[%d] = %s, sorted peer is %s", step, i, tb.ids[i].Short(), p.Contact.ID.Short())
+			}
+		}
+		for s := range tb.far {
+			if len(tb.farIDs[s]) != len(tb.far[s]) {
+				t.Fatalf("step %d: slice %d has %d ids for %d peers", step, s, len(tb.farIDs[s]), len(tb.far[s]))
+			}
+			for i, p := range tb.far[s] {
+				if tb.farIDs[s][i] != p.Contact.ID {
+					t.Fatalf("step %d: farIDs[%d][%d] = %s, peer is %s", step, s, i, tb.farIDs[s][i].Short(), p.Contact.ID.Short())
+				}
+			}
+		}
+	}
+}
