@@ -8,9 +8,11 @@ import (
 )
 
 // Core is the overlay state machine the simulator drives, one per simulated node: the real
-// *hybrid.Node (see HybridCore) or a stand-in in tests. The simulator calls it from one
-// goroutine and treats received messages as immutable: a message sent to several peers is the
-// same value for all of them, so a core must not modify a message it receives.
+// *hybrid.Node (see HybridCore) or a stand-in in tests. The simulator never calls one core from
+// two goroutines at once, but cores of different nodes run at the same time, so cores must share
+// nothing mutable (the shared verifier locks). It treats received messages as immutable: a
+// message sent to several peers is the same value for all of them, so a core must not modify a
+// message it receives.
 type Core interface {
 	ID() mesh.NodeID
 	Start(now time.Time)

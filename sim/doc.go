@@ -12,7 +12,9 @@
 // Ready batch is drained: messages go to the link model, LookupDone events to the lookup
 // table. Messages are passed in memory (no encoding; Config.Wire round-trips each through the
 // codec) and accounted with mesh.EncodedSize. Everything random comes from sources seeded by
-// Config.Seed, and there is one goroutine, so the same configuration gives the same result.
+// Config.Seed (the link model has one per sender), and the engine runs in windows one link
+// latency long whose nodes several goroutines run at once, applying the effects in a canonical
+// order (window.go); so the same configuration gives the same result on any number of workers.
 //
 // Identities are real: each team has an ed25519 authority derived from the seed, each node a
 // credential it issued, and every node shares one verifier that trusts all teams. It remembers
