@@ -36,8 +36,8 @@ import (
 
 // windowWork is what one node does in the current window.
 type windowWork struct {
-	outbox []outboxEntry
-	sent   []inFlight
+	outbox    []outboxEntry
+	sent      []inFlight
 	processed uint64 // events run (deliveries and ticks, stale ticks included)
 }
 
