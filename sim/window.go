@@ -36,9 +36,8 @@ import (
 
 // windowWork is what one node does in the current window.
 type windowWork struct {
-	outbox    []outboxEntry
-	sent      []inFlight
-	processed uint64 // events run (deliveries and ticks, stale ticks included)
+	outbox []outboxEntry
+	sent   []inFlight
 }
 
 // windowEvent is one queued event of the window, as it was popped (order counts the pops).
@@ -153,18 +152,18 @@ func (s *Sim) runWindow(first, end time.Duration) {
 		g.hi = int32(k)
 		w.active = append(w.active, g)
 	}
-	if len(w.active) >= parallelThreshold && w.workers > 1 {
-		w.next.Store(0)
-		w.done.Add(w.workers - 1)
-		for range w.workers - 1 {
-			w.start <- struct{}{}
-		}
-		s.runActive(&w.tallies[0])
-		w.done.Wait()
-	} else {
-		w.next.Store(0)
-		s.runActive(&w.tallies[0])
+	s.countEvents(uint64(len(w.events)))
+	w.next.Store(0)
+	helpers := 0
+	if len(w.active) >= parallelThreshold {
+		helpers = w.workers - 1
 	}
+	w.done.Add(helpers)
+	for range helpers {
+		w.start <- struct{}{}
+	}
+	s.runActive(&w.tallies[0])
+	w.done.Wait()
 	s.applyWindow()
 }
 
@@ -185,7 +184,6 @@ func (s *Sim) runActive(tally *traffic) {
 // order. It touches only node i's state (and reads the topology).
 func (s *Sim) runNode(i int32, events []windowEvent, end time.Duration, tally *traffic) {
 	n := s.nodes[i]
-	wk := &n.work
 	k := 0
 	for {
 		localTick := n.ticking && !n.tickQueued && n.tickAt < end && s.net.alive[i]
@@ -203,7 +201,6 @@ func (s *Sim) runNode(i int32, events []windowEvent, end time.Duration, tally *t
 		we := events[k]
 		events[k] = windowEvent{} // drop the message reference
 		k++
-		wk.processed++
 		switch we.ev.kind {
 		case evDeliver:
 			if !s.net.reachable(we.ev.from, i) {
@@ -271,8 +268,6 @@ func (s *Sim) applyWindow() {
 		w.outs = append(w.outs, n.work.outbox...)
 		clear(n.work.outbox)
 		n.work.outbox = n.work.outbox[:0]
-		s.countEvents(n.work.processed)
-		n.work.processed = 0
 	}
 	slices.SortFunc(w.outs, func(a, b outboxEntry) int {
 		if c := cmp.Compare(a.at, b.at); c != 0 {
