@@ -15,7 +15,6 @@ const (
 	forJoin                           // find this node's own slice (join, merge)
 	forPlacement                      // find the replicas of an own record
 	forHandoff                        // find the replicas of a record this node should not keep
-	forRefresh                        // look for members of the own slice this node does not know
 )
 
 type lookup struct {
@@ -54,6 +53,7 @@ const (
 	reqPing
 	reqMergeProbe
 	reqMemberProbe
+	reqRefreshProbe
 )
 
 type neighborhoodPurpose uint8
@@ -120,6 +120,9 @@ func (n *Node) startLookup(now time.Time, lk *lookup, seeds []mesh.Contact) {
 	if n.mode == mesh.ModeFlood && lk.purpose == forUser {
 		k, alpha = len(seeds), len(seeds)
 	}
+	if lk.purpose == forHandoff {
+		alpha = 1 // not urgent (the record stays here until its replicas confirm it): one at a time
+	}
 	lk.l = structured.NewLookup(n.self.ID, lk.target, seeds, max(alpha, 1), max(k, 1))
 	n.lookups[lk.id] = lk
 	n.progress(now, lk)
@@ -174,14 +177,6 @@ func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops 
 		if best := lk.l.Closest(1); len(best) > 0 {
 			n.requestNeighborhood(now, best[0], nbJoin)
 		}
-	case forRefresh:
-		// Only a slice member this node has never heard of is worth the neighbourhood fetch.
-		for _, c := range lk.l.Closest(n.t.Replicas + 2) {
-			if c.ID != n.self.ID && !n.table.Knows(c.ID) {
-				n.requestNeighborhood(now, c, nbJoin)
-				break
-			}
-		}
 	case forPlacement:
 		if o, ok := n.own[lk.key]; ok {
 			o.placing = false
@@ -228,6 +223,15 @@ func (n *Node) onLookupAnswer(now time.Time, r *request, recs []mesh.Record, clo
 		}
 	}
 	lk.l.Answered(r.to.ID, closer)
+	if lk.purpose == forHandoff && n.mode == mesh.ModeDHT && n.table.SliceOf(r.to.ID) == n.table.SliceOf(lk.target) {
+		// A peer of the record's slice knows that slice whole: its answer names the replicas.
+		// The Touch that follows confirms them before this node lets go, so a second round
+		// (about five more requests) would buy nothing.
+		lk.done = true
+		delete(n.lookups, lk.id)
+		n.handOff(now, lk.key, n.closestIncludingSelf(lk.target, append([]mesh.Contact{r.to}, closer...)))
+		return
+	}
 	n.progress(now, lk)
 }
 

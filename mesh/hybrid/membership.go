@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"meshcomm/mesh"
+	"meshcomm/mesh/structured"
 )
 
 // mergeQuiet is how long after taking part in a merge a node ignores further merge broadcasts
@@ -46,7 +47,18 @@ func (n *Node) learn(now time.Time, cs []mesh.Contact) {
 	}
 }
 
+// minSliceSample is how many near peers a neighbourhood must name for their shared prefix to
+// tell the answerer's slice width.
+const minSliceSample = 8
+
 func (n *Node) onNeighborhood(now time.Time, r *request, m *mesh.Neighborhood) {
+	if len(m.Near) >= minSliceSample && n.mode == mesh.ModeDHT {
+		// A node that has just switched to DHT mode slices coarsely until it knows its slice,
+		// and would greet (and hand records to) every peer of a neighbourhood that falls in its
+		// coarse slice: hundreds of Hellos in a large mesh, mostly to peers of other slices. The
+		// answerer's near peers share its slice's prefix, which tells the width its mesh uses.
+		n.table.Narrow(structured.SharedPrefixLen(m.Near))
+	}
 	n.learn(now, m.Near)
 	n.learn(now, m.Far)
 	n.evaluateMode(now)

@@ -15,6 +15,7 @@ type ownRecord struct {
 	nextTouch time.Time
 	replicas  map[mesh.NodeID]mesh.Contact // peers that acknowledged holding the current version
 	placing   bool                         // a placement lookup is under way
+	touchTurn int                          // which replicas the next round checks (see touchPerRound)
 }
 
 // Publish creates, signs and distributes a record owned by this node. The core refreshes it

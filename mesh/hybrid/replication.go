@@ -20,7 +20,10 @@ type handoff struct {
 // place finds the current replicas of an own record and stores it there.
 func (n *Node) place(now time.Time, o *ownRecord) {
 	res := o.rec.Resource
-	if n.table.InMySlice(res) && n.table.NearCount() >= n.t.Replicas {
+	// The near slice answers for itself only once this node knows it: a node that has just
+	// joined knows a few peers of a coarse slice, and would pick replicas that are not the
+	// closest (the record then moves on only at their next sweep). It asks the mesh instead.
+	if n.settled(now) && n.table.InMySlice(res) && n.table.NearCount() >= n.t.Replicas {
 		n.storeOwn(now, o, n.liveClosestWithSelf(res))
 		return
 	}
@@ -62,6 +65,12 @@ func (n *Node) storeOwn(now time.Time, o *ownRecord, targets []mesh.Contact) {
 	}
 }
 
+// touchPerRound is how many of a record's replicas its owner checks each round, in turn. Losing
+// every replica at once (a partition, a mass failure) is noticed as soon as when all are checked,
+// since whichever is checked fails; a single lost replica is noticed within R/touchPerRound
+// rounds, while the others still serve the record. It halves the steady mesh's largest traffic.
+const touchPerRound = 2
+
 // touchOwn checks that the replicas of every own record still hold it, and re-places records
 // whose replica set has thinned.
 func (n *Node) touchOwn(now time.Time) {
@@ -76,10 +85,13 @@ func (n *Node) touchOwn(now time.Time) {
 			continue
 		}
 		ref := mesh.RecordRef{Resource: o.rec.Resource, Kind: o.rec.Kind, Key: o.rec.Key, Version: o.rec.Version}
-		for _, c := range n.replicaList(o) {
+		list := n.replicaList(o)
+		for i := range min(touchPerRound, len(list)) {
+			c := list[(o.touchTurn+i)%len(list)]
 			id := n.track(now, &request{kind: reqTouch, to: c, key: k, own: true})
 			n.send(c, &mesh.Touch{ReqID: id, Refs: []mesh.RecordRef{ref}})
 		}
+		o.touchTurn += touchPerRound
 	}
 }
 

@@ -48,6 +48,8 @@ func (n *Node) Step(now time.Time, from mesh.Contact, msg mesh.Message) {
 				n.onMergeProbe(now, r, m.Nodes)
 			case reqMemberProbe:
 				n.onMemberProbe(now, r, m.Nodes)
+			case reqRefreshProbe:
+				n.onRefreshProbe(now, m.Nodes)
 			}
 		}
 	case *mesh.FindValue:

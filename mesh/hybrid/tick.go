@@ -292,20 +292,41 @@ func (n *Node) peersSeeLargeMesh(now time.Time) bool {
 	return heard >= 2 && 2*large > heard
 }
 
-// refreshSlice looks up this node's own slice starting from random far peers, then fetches the
-// neighbourhood of the closest peer found. Peers of other slices each know a few members of this
-// one, picked independently, so the answers name members this node has never heard of if there
-// are any: after a merge that a broadcast did not fully reach, or a partition that healed
+// refreshSlice asks a few random far peers, and one random member of this node's slice, for the
+// peers closest to this node, and fetches the neighbourhood of the first member of its slice
+// they name that this node has never heard of. Peers of other slices each know a few members of
+// this one, picked independently, so the answers name members this node has never heard of if
+// there are any: after a merge that a broadcast did not fully reach, or a partition that healed
 // without a new link, two groups sharing a slice would otherwise never learn of each other, and
-// lookups ending in the wrong group would miss records the other group holds.
+// lookups ending in the wrong group would miss records the other group holds. One round of
+// requests is enough: an unknown member named is the whole finding.
 func (n *Node) refreshSlice(now time.Time) {
 	far := n.table.Far()
 	if len(far) == 0 {
 		return
 	}
-	seeds := make([]mesh.Contact, 0, n.t.Alpha)
+	ask := make([]mesh.Contact, 0, n.t.Alpha+1)
 	for range n.t.Alpha {
-		seeds = append(seeds, far[n.rnd.IntN(len(far))])
+		ask = append(ask, far[n.rnd.IntN(len(far))])
 	}
-	n.startLookup(now, &lookup{purpose: forRefresh, target: n.self.ID}, seeds)
+	if count := n.table.NearCount(); count > 0 {
+		ask = append(ask, n.table.NearAt(n.rnd.IntN(count)))
+	}
+	for _, c := range ask {
+		id := n.track(now, &request{kind: reqRefreshProbe, to: c})
+		n.send(c, &mesh.FindNode{ReqID: id, Target: n.self.ID})
+	}
+}
+
+// onRefreshProbe fetches the neighbourhood of the first member of this node's slice named in a
+// refresh answer that this node does not know. (The contacts named are not learnt directly: a
+// far peer's entries may be stale, and a dead peer in the slice costs every lookup through it
+// a timeout; a neighbourhood answer comes from a live peer.)
+func (n *Node) onRefreshProbe(now time.Time, nodes []mesh.Contact) {
+	for _, c := range nodes {
+		if c.ID != n.self.ID && n.table.InMySlice(c.ID) && !n.table.Knows(c.ID) {
+			n.requestNeighborhood(now, c, nbJoin)
+			return
+		}
+	}
 }

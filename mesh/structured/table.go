@@ -95,6 +95,21 @@ func (t *Table) Retune(estimate int) bool {
 	if ideal > float64(t.bits)+0.75 || ideal < float64(t.bits)-0.75 {
 		want = int(math.Round(ideal))
 	}
+	return t.setBits(want)
+}
+
+// Narrow makes slices at least bits wide (never wider than MaxSliceBits): for a node that has
+// learnt the slice width its mesh uses before knowing enough of its own slice to estimate it.
+// It reports whether the width changed.
+func (t *Table) Narrow(bits int) bool {
+	if bits <= t.bits {
+		return false
+	}
+	return t.setBits(bits)
+}
+
+// setBits re-buckets every entry for slices want bits wide.
+func (t *Table) setBits(want int) bool {
 	want = max(0, min(want, MaxSliceBits))
 	if want == t.bits {
 		return false
@@ -408,6 +423,23 @@ func (t *Table) closestRange(target [mesh.IDBytes]byte, n int) (lo, hi int) {
 	}
 	return lo, hi
 }
+
+// SharedPrefixLen is the number of leading bits every one of ids shares (0 for none). The near
+// slice a peer reports shares its slice's prefix and, a few members on, no more: it gives that
+// peer's slice width.
+func SharedPrefixLen(ids []mesh.Contact) int {
+	if len(ids) == 0 {
+		return 0
+	}
+	shared := mesh.IDBytes * 8
+	for _, c := range ids[1:] {
+		shared = min(shared, commonPrefixLen(ids[0].ID, c.ID))
+	}
+	return shared
+}
+
+// CommonPrefixLen is the number of leading bits a and b share.
+func CommonPrefixLen(a, b [mesh.IDBytes]byte) int { return commonPrefixLen(a, b) }
 
 // commonPrefixLen is the number of leading bits a and b share.
 func commonPrefixLen(a, b [mesh.IDBytes]byte) int {
