@@ -33,6 +33,8 @@ type testNet struct {
 	events  []mesh.Event
 	tuning  hybrid.Tuning
 	sent    int
+	// tap, when set, sees every message a node sends (before loss and reachability).
+	tap func(from int, to mesh.Contact, msg mesh.Message)
 }
 
 type doneKey struct {
@@ -140,6 +142,9 @@ func (nt *testNet) flush(i int) {
 	from := mesh.Contact{ID: nt.nodes[i].ID()}
 	for _, env := range rd.Messages {
 		nt.sent++
+		if nt.tap != nil {
+			nt.tap(i, env.To, env.Msg)
+		}
 		j, ok := nt.byID[env.To.ID]
 		if !ok || !nt.alive[j] || nt.group[j] != nt.group[i] || (nt.loss > 0 && nt.rnd.Float64() < nt.loss) {
 			continue

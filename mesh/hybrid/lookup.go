@@ -31,7 +31,11 @@ type lookup struct {
 	reseeded bool
 	failures int       // requests of this lookup that went unanswered
 	retryAt  time.Time // when a retried lookup starts again
+	retried  bool      // a user lookup started again (see retryWidth)
 }
+
+// retryWidth times R is how many of the closest peers a retried user lookup asks.
+const retryWidth = 3
 
 // lookupRetry is how soon a user's lookup that found nothing, while some of the peers it asked
 // did not answer, is tried again (within Tuning.LookupTimeout). Peers not answering mean churn or
@@ -116,6 +120,12 @@ func (n *Node) startLookup(now time.Time, lk *lookup, seeds []mesh.Contact) {
 		lk.started = now
 	}
 	k := n.t.Replicas + 1
+	if lk.retried {
+		// A lookup tried again looks further out: a record in transit (a partition, a merge)
+		// may sit on peers just outside the R closest: holders within the keep margin, or
+		// replicas picked from a view that lacked closer peers, before their next sweep.
+		k = retryWidth * n.t.Replicas
+	}
 	alpha := n.t.Alpha
 	if n.mode == mesh.ModeFlood && lk.purpose == forUser {
 		k, alpha = len(seeds), len(seeds)
@@ -141,8 +151,10 @@ func (n *Node) progress(now time.Time, lk *lookup) {
 		}
 	}
 	if lk.l.Done() {
-		if lk.purpose == forUser && !lk.reseeded && lk.l.Answers() == 0 && n.mode == mesh.ModeDHT {
+		if (lk.purpose == forUser || lk.purpose == forPlacement) && !lk.reseeded && lk.l.Answers() == 0 && n.mode == mesh.ModeDHT {
 			// Every peer known near the target failed: widen to the closest live peers anywhere.
+			// (After a partition the far peers of a slice may all be on the other side: an owner
+			// re-placing a record there must not wait for its next round to try again.)
 			lk.reseeded = true
 			lk.l.Add(n.table.ClosestLive(lk.target, n.t.ResponseContacts))
 			n.progress(now, lk)
@@ -164,7 +176,7 @@ func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops 
 		unsettled := lk.failures > 0 || now.Sub(n.modeAt) < youngDHT
 		if !found && unsettled && n.mode == mesh.ModeDHT && now.Add(lookupRetry).Sub(lk.started) < n.t.LookupTimeout {
 			n.retries = append(n.retries, &lookup{user: lk.user, purpose: forUser, target: lk.target, kind: lk.kind,
-				value: true, started: lk.started, retryAt: now.Add(lookupRetry)})
+				value: true, started: lk.started, retryAt: now.Add(lookupRetry), retried: true})
 			return
 		}
 		if found {

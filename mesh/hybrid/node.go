@@ -73,6 +73,7 @@ type Node struct {
 	nextRefresh     time.Time
 	outcomes        []bool // recent request outcomes (true = answered), for partition suspicion
 	lastFullProbe   time.Time
+	lastTimeout     time.Time // when a request of this node last went unanswered
 	nextMemberProbe time.Time // a newly heard member of the slice may be probed from then
 
 	out      mesh.Ready

@@ -65,11 +65,18 @@ func (n *Node) storeOwn(now time.Time, o *ownRecord, targets []mesh.Contact) {
 	}
 }
 
-// touchPerRound is how many of a record's replicas its owner checks each round, in turn. Losing
-// every replica at once (a partition, a mass failure) is noticed as soon as when all are checked,
-// since whichever is checked fails; a single lost replica is noticed within R/touchPerRound
-// rounds, while the others still serve the record. It halves the steady mesh's largest traffic.
+// touchPerRound is how many of a record's replicas its owner checks each round, in turn, while
+// nothing around it fails. Losing every replica at once (a mass failure) is noticed as soon as
+// when all are checked, since whichever is checked fails; a single lost replica is noticed within
+// R/touchPerRound rounds, while the others still serve the record. It halves the steady mesh's
+// largest traffic. Once a request of this node has gone unanswered (peers dying, a partition),
+// every replica is checked for a while (touchAllAfterTimeout): a record whose closest replicas
+// fell on the far side of a partition, but whose checked ones did not, would otherwise stay on
+// peers that lookups on this side no longer reach until a later round.
 const touchPerRound = 2
+
+// touchAllAfterTimeout is how long after a request went unanswered an owner checks every replica.
+const touchAllAfterTimeout = time.Minute
 
 // touchOwn checks that the replicas of every own record still hold it, and re-places records
 // whose replica set has thinned.
@@ -86,12 +93,16 @@ func (n *Node) touchOwn(now time.Time) {
 		}
 		ref := mesh.RecordRef{Resource: o.rec.Resource, Kind: o.rec.Kind, Key: o.rec.Key, Version: o.rec.Version}
 		list := n.replicaList(o)
-		for i := range min(touchPerRound, len(list)) {
+		checks := min(touchPerRound, len(list))
+		if !n.lastTimeout.IsZero() && now.Sub(n.lastTimeout) < touchAllAfterTimeout {
+			checks = len(list)
+		}
+		for i := range checks {
 			c := list[(o.touchTurn+i)%len(list)]
 			id := n.track(now, &request{kind: reqTouch, to: c, key: k, own: true})
 			n.send(c, &mesh.Touch{ReqID: id, Refs: []mesh.RecordRef{ref}})
 		}
-		o.touchTurn += touchPerRound
+		o.touchTurn += checks
 	}
 }
 
@@ -197,6 +208,11 @@ func (n *Node) handoffFailed(k mesh.RecordKey) {
 	if h, ok := n.handoffs[k]; ok {
 		h.failed = true
 		delete(n.handoffs, k) // keep the record; the next sweep tries again
+		// Soon: the target that failed now counts as failed, and the next try passes it over.
+		// A record left on the wrong peers (after a partition, say) is out of reach of lookups.
+		if n.nextSweep.After(n.nextHousekeep) {
+			n.nextSweep = n.nextHousekeep
+		}
 	}
 }
 

@@ -79,6 +79,7 @@ func (n *Node) expireRequests(now time.Time) {
 
 func (n *Node) timedOut(now time.Time, r *request) {
 	n.counters.Timeouts++
+	n.lastTimeout = now
 	n.outcome(false)
 	n.table.Failed(r.to.ID, n.t.MaxFails)
 	switch r.kind {

@@ -321,10 +321,18 @@ func (t *Table) Len() int {
 	return n
 }
 
-// Closest returns up to n known peers closest to target by XOR distance.
+// Closest returns up to n known peers closest to target by XOR distance, those that have failed
+// to answer since last heard ranked after all the others: what this node names in answers and
+// asks first. Right after a partition the peers nearest a target may all be on the far side;
+// an asker that found them dead would otherwise be named the same dead peers by everyone.
 func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	if n <= 0 {
+		return nil
+	}
 	if t.InMySlice(target) {
-		out := t.closestSorted(target, n+1)
+		// A block twice the size leaves room to pass over failed peers (this node is in it).
+		lo, hi := t.closestRange(target, 2*n+1)
+		out := closestOfLiveFirst(t.sorted[lo:hi], t.ids[lo:hi], target, n+1)
 		for i, c := range out {
 			if c.ID == t.self {
 				return append(out[:i], out[i+1:]...)
@@ -338,10 +346,52 @@ func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	// The far slice's own peers know the whole target slice; anything further away is no
 	// better than them, so only an empty slice falls back to the whole table.
 	if s := t.slice(target); len(t.far[s]) > 0 {
-		return closestOf(t.far[s], t.farIDs[s], target, n)
+		return closestOfLiveFirst(t.far[s], t.farIDs[s], target, n)
 	}
 	cands := t.entries()
-	return closestOf(cands, appendIDs(nil, cands), target, n)
+	return closestOfLiveFirst(cands, appendIDs(nil, cands), target, n)
+}
+
+// closestOfLiveFirst is closestOf ranking peers with failures after all others.
+func closestOfLiveFirst(cands []*Peer, ids []mesh.NodeID, target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	type scored struct {
+		d      mesh.Distance
+		failed bool
+		c      *Peer
+	}
+	before := func(a, b scored) bool { return (!a.failed && b.failed) || (a.failed == b.failed && a.d.Less(b.d)) }
+	var buf [16]scored
+	best := buf[:0]
+	if n > len(buf) {
+		best = make([]scored, 0, min(n, len(cands)))
+	}
+	for k, id := range ids {
+		x := scored{d: mesh.XOR(target, id)}
+		if len(best) == n && !best[n-1].failed && !x.d.Less(best[n-1].d) {
+			continue // not closer than the worst of a full list of live peers
+		}
+		x.c = cands[k]
+		x.failed = x.c.Fails > 0
+		if len(best) == n && !before(x, best[n-1]) {
+			continue
+		}
+		i := len(best)
+		if i < n {
+			best = append(best, scored{})
+		} else {
+			i = n - 1
+		}
+		for i > 0 && before(x, best[i-1]) {
+			best[i] = best[i-1]
+			i--
+		}
+		best[i] = x
+	}
+	out := make([]mesh.Contact, len(best))
+	for i := range best {
+		out[i] = best[i].c.Contact
+	}
+	return out
 }
 
 // appendIDs appends the peers' identifiers to ids (closestOf's second argument).

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -588,5 +589,91 @@ func TestIdentifierIndexesFollowTheTable(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestSharedPrefixLenIsTheWidthTheContactsShare(t *testing.T) {
+	id := func(b0, b1 byte) mesh.Contact { return mesh.Contact{ID: mesh.NodeID{b0, b1}} }
+	cases := []struct {
+		cs   []mesh.Contact
+		want int
+	}{
+		{nil, 0},
+		{[]mesh.Contact{id(0xA0, 0)}, mesh.IDBytes * 8},
+		{[]mesh.Contact{id(0xA0, 0), id(0xB0, 0)}, 3},              // 1010 vs 1011
+		{[]mesh.Contact{id(0xA0, 0), id(0xA0, 1), id(0xA8, 0)}, 4}, // the widest difference counts
+		{[]mesh.Contact{id(0x00, 0), id(0x80, 0)}, 0},
+	}
+	for _, c := range cases {
+		if got := SharedPrefixLen(c.cs); got != c.want {
+			t.Errorf("SharedPrefixLen(%v) = %d, want %d", c.cs, got, c.want)
+		}
+	}
+}
+
+func TestNarrowOnlyNarrowsAndRebuckets(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 5))
+	self := randomNodeID(rnd)
+	tb := NewTable(self, 4)
+	now := time.Unix(0, 0)
+	for range 400 {
+		tb.Add(now, mesh.Contact{ID: randomNodeID(rnd)})
+	}
+	if tb.Bits() != 0 || tb.NearCount() != 400 {
+		t.Fatalf("a fresh table: bits %d, near %d", tb.Bits(), tb.NearCount())
+	}
+	if !tb.Narrow(3) || tb.Bits() != 3 {
+		t.Fatalf("Narrow(3) left %d bits", tb.Bits())
+	}
+	for _, c := range tb.Near() {
+		if mesh.Prefix(c.ID, 3) != mesh.Prefix(self, 3) {
+			t.Fatalf("after narrowing, %x is near but outside the slice", c.ID[:2])
+		}
+	}
+	if tb.NearCount() < 25 || tb.NearCount() > 75 {
+		t.Fatalf("after narrowing to an eighth, %d of 400 near", tb.NearCount())
+	}
+	if tb.Narrow(2) || tb.Bits() != 3 {
+		t.Fatalf("Narrow(2) widened the slices to %d bits", tb.Bits())
+	}
+}
+
+func TestClosestNamesFailedPeersLast(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(8, 8))
+	self := randomNodeID(rnd)
+	tb := tableWithBits(t, self, 4, 2)
+	now := time.Unix(0, 0)
+	for range 300 {
+		tb.Add(now, mesh.Contact{ID: randomNodeID(rnd)})
+	}
+	ids := func(cs []mesh.Contact) []mesh.NodeID { return contactIDs(cs) }
+
+	// In this node's slice: the three closest fail (a partition put them out of reach). The
+	// next eight are named instead; the slice has plenty of live peers, so no failed one is.
+	target := idIn(rnd, mesh.Prefix(self, 2), 2)
+	before := tb.Closest(target, 11)
+	for _, c := range before[:3] {
+		tb.Failed(c.ID, 10)
+	}
+	if got, want := ids(tb.Closest(target, 8)), ids(before[3:11]); !slices.Equal(got, want) {
+		t.Fatalf("in-slice target, three closest failed: got %x, want the next eight %x", got, want)
+	}
+	// Hearing from them again puts them back.
+	for _, c := range before[:3] {
+		tb.Add(now, c)
+	}
+	if got, want := ids(tb.Closest(target, 8)), ids(before[:8]); !slices.Equal(got, want) {
+		t.Fatalf("peers heard again are still ranked as failed: got %x, want %x", got, want)
+	}
+
+	// A far slice holds k peers: a failed one is still named, after the live ones.
+	far := idIn(rnd, mesh.Prefix(self, 2)^1, 2)
+	fb := tb.Closest(far, 8)
+	if len(fb) != 4 {
+		t.Fatalf("far slice: %d peers named, want its 4", len(fb))
+	}
+	tb.Failed(fb[0].ID, 10)
+	if got, want := ids(tb.Closest(far, 8)), ids(append(slices.Clone(fb[1:]), fb[0])); !slices.Equal(got, want) {
+		t.Fatalf("far slice, closest failed: got %x, want %x", got, want)
 	}
 }
