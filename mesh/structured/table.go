@@ -352,48 +352,6 @@ func (t *Table) Closest(target [mesh.IDBytes]byte, n int) []mesh.Contact {
 	return closestOfLiveFirst(cands, appendIDs(nil, cands), target, n)
 }
 
-// closestOfLiveFirst is closestOf ranking peers with failures after all others.
-func closestOfLiveFirst(cands []*Peer, ids []mesh.NodeID, target [mesh.IDBytes]byte, n int) []mesh.Contact {
-	type scored struct {
-		d      mesh.Distance
-		failed bool
-		c      *Peer
-	}
-	before := func(a, b scored) bool { return (!a.failed && b.failed) || (a.failed == b.failed && a.d.Less(b.d)) }
-	var buf [16]scored
-	best := buf[:0]
-	if n > len(buf) {
-		best = make([]scored, 0, min(n, len(cands)))
-	}
-	for k, id := range ids {
-		x := scored{d: mesh.XOR(target, id)}
-		if len(best) == n && !best[n-1].failed && !x.d.Less(best[n-1].d) {
-			continue // not closer than the worst of a full list of live peers
-		}
-		x.c = cands[k]
-		x.failed = x.c.Fails > 0
-		if len(best) == n && !before(x, best[n-1]) {
-			continue
-		}
-		i := len(best)
-		if i < n {
-			best = append(best, scored{})
-		} else {
-			i = n - 1
-		}
-		for i > 0 && before(x, best[i-1]) {
-			best[i] = best[i-1]
-			i--
-		}
-		best[i] = x
-	}
-	out := make([]mesh.Contact, len(best))
-	for i := range best {
-		out[i] = best[i].c.Contact
-	}
-	return out
-}
-
 // appendIDs appends the peers' identifiers to ids (closestOf's second argument).
 func appendIDs(ids []mesh.NodeID, ps []*Peer) []mesh.NodeID {
 	for _, p := range ps {
@@ -508,35 +466,50 @@ func bitAt(id [mesh.IDBytes]byte, i int) bool { return id[i/8]&(0x80>>(i%8)) != 
 // candidate set a few hundred): no sort of the whole set, one small allocation. ids are the
 // candidates' identifiers, in the same order.
 func closestOf(cands []*Peer, ids []mesh.NodeID, target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	return selectClosest(cands, ids, target, n, false)
+}
+
+// closestOfLiveFirst is closestOf ranking peers with failures after all others.
+func closestOfLiveFirst(cands []*Peer, ids []mesh.NodeID, target [mesh.IDBytes]byte, n int) []mesh.Contact {
+	return selectClosest(cands, ids, target, n, true)
+}
+
+func selectClosest(cands []*Peer, ids []mesh.NodeID, target [mesh.IDBytes]byte, n int, failedLast bool) []mesh.Contact {
 	if n <= 0 {
 		return nil
 	}
 	type scored struct {
-		d mesh.Distance
-		c *Peer
+		d      mesh.Distance
+		failed bool
+		c      *Peer
 	}
+	before := func(a, b scored) bool { return (!a.failed && b.failed) || (a.failed == b.failed && a.d.Less(b.d)) }
 	var buf [16]scored // the usual n fits: no allocation for the working set
 	best := buf[:0]
 	if n > len(buf) {
 		best = make([]scored, 0, min(n, len(cands)))
 	}
 	for k, id := range ids {
-		d := mesh.XOR(target, id)
-		if len(best) == n && !d.Less(best[n-1].d) {
+		x := scored{d: mesh.XOR(target, id)}
+		if len(best) == n && !best[n-1].failed && !x.d.Less(best[n-1].d) {
+			continue // not closer than the worst of a full list of live peers
+		}
+		x.c = cands[k]
+		x.failed = failedLast && x.c.Fails > 0
+		if len(best) == n && !before(x, best[n-1]) {
 			continue
 		}
-		p := cands[k]
 		i := len(best)
 		if i < n {
 			best = append(best, scored{})
 		} else {
 			i = n - 1
 		}
-		for i > 0 && d.Less(best[i-1].d) {
+		for i > 0 && before(x, best[i-1]) {
 			best[i] = best[i-1]
 			i--
 		}
-		best[i] = scored{d, p}
+		best[i] = x
 	}
 	out := make([]mesh.Contact, len(best))
 	for i := range best {
