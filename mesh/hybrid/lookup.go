@@ -29,9 +29,10 @@ type lookup struct {
 	started  time.Time
 	done     bool
 	reseeded bool
-	failures int       // requests of this lookup that went unanswered
-	retryAt  time.Time // when a retried lookup starts again
-	retried  bool      // a user lookup started again (see retryWidth)
+	failures int           // requests of this lookup that went unanswered
+	retryAt  time.Time     // when a retried lookup starts again
+	retried  bool          // a user lookup started again (see retryWidth)
+	silent   []mesh.NodeID // peers that did not answer this user lookup: its retries skip them
 }
 
 // retryWidth times R is how many of the closest peers a retried user lookup asks.
@@ -133,7 +134,9 @@ func (n *Node) startLookup(now time.Time, lk *lookup, seeds []mesh.Contact) {
 	if lk.purpose == forHandoff {
 		alpha = 1 // not urgent (the record stays here until its replicas confirm it): one at a time
 	}
-	lk.l = structured.NewLookup(n.self.ID, lk.target, seeds, max(alpha, 1), max(k, 1))
+	lk.l = structured.NewLookup(n.self.ID, lk.target, nil, max(alpha, 1), max(k, 1))
+	lk.l.Exclude(lk.silent)
+	lk.l.Add(seeds)
 	n.lookups[lk.id] = lk
 	n.progress(now, lk)
 }
@@ -176,7 +179,7 @@ func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops 
 		unsettled := lk.failures > 0 || now.Sub(n.modeAt) < youngDHT
 		if !found && unsettled && n.mode == mesh.ModeDHT && now.Add(lookupRetry).Sub(lk.started) < n.t.LookupTimeout {
 			n.retries = append(n.retries, &lookup{user: lk.user, purpose: forUser, target: lk.target, kind: lk.kind,
-				value: true, started: lk.started, retryAt: now.Add(lookupRetry), retried: true})
+				value: true, started: lk.started, retryAt: now.Add(lookupRetry), retried: true, silent: lk.silent})
 			return
 		}
 		if found {

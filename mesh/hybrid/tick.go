@@ -77,6 +77,9 @@ func (n *Node) expireRequests(now time.Time) {
 	}
 }
 
+// maxSilent bounds how many unanswering peers a user lookup remembers for its retries.
+const maxSilent = 64
+
 func (n *Node) timedOut(now time.Time, r *request) {
 	n.counters.Timeouts++
 	n.lastTimeout = now
@@ -85,6 +88,9 @@ func (n *Node) timedOut(now time.Time, r *request) {
 	switch r.kind {
 	case reqLookup:
 		r.look.failures++
+		if r.look.purpose == forUser && len(r.look.silent) < maxSilent {
+			r.look.silent = append(r.look.silent, r.to.ID)
+		}
 		r.look.l.Failed(r.to.ID)
 		n.progress(now, r.look)
 	case reqStore, reqTouch:

@@ -72,6 +72,16 @@ func (l *Lookup) add(cs []mesh.Contact, round int) {
 	}
 }
 
+// Exclude marks peers as failed before they are ever asked: a lookup tried again need not wait
+// again for peers that did not answer the last try.
+func (l *Lookup) Exclude(ids []mesh.NodeID) {
+	for _, id := range ids {
+		if _, ok := l.byID[id]; !ok {
+			l.byID[id] = &cand{c: mesh.Contact{ID: id}, state: candFailed}
+		}
+	}
+}
+
 // Add offers more candidates (asked in the first round), e.g. when every seed has failed.
 func (l *Lookup) Add(cs []mesh.Contact) { l.add(cs, 1) }
 

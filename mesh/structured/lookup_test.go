@@ -308,3 +308,21 @@ func TestLookupEndToEnd(t *testing.T) {
 		t.Errorf("rounds to the closest node: p50 %d (want <= 2), max %d (want <= %d)", p50, worst, maxFound)
 	}
 }
+
+func TestLookupNeverAsksExcludedPeers(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	self, target := randomNodeID(r), randomNodeID(r)
+	seeds := byDistance(target, randomContacts(r, 8))
+	l := NewLookup(self, target, nil, 3, 4)
+	// The two closest did not answer the last try: they are neither asked as seeds nor when an
+	// answer names them again, and do not count among the k closest.
+	l.Exclude(contactIDs(seeds[:2]))
+	l.Add(seeds)
+	if asks := l.Next(); !reflect.DeepEqual(ids(asks), contactIDs(seeds[2:5])) {
+		t.Fatalf("asked %v, want the three closest not excluded %v", ids(asks), contactIDs(seeds[2:5]))
+	}
+	l.Answered(seeds[2].ID, seeds[:2])
+	if asks := l.Next(); !reflect.DeepEqual(ids(asks), contactIDs(seeds[5:6])) {
+		t.Fatalf("after an answer naming excluded peers, asked %v, want %v", ids(asks), contactIDs(seeds[5:6]))
+	}
+}
