@@ -30,8 +30,7 @@ type lookup struct {
 	done     bool
 	reseeded bool
 	failures int           // requests of this lookup that went unanswered
-	retryAt  time.Time     // when a retried lookup starts again
-	retried  bool          // a user lookup started again (see retryWidth)
+	retryAt  time.Time     // when a retried lookup starts again (zero for a first try)
 	silent   []mesh.NodeID // peers that did not answer this user lookup: its retries skip them
 }
 
@@ -121,7 +120,7 @@ func (n *Node) startLookup(now time.Time, lk *lookup, seeds []mesh.Contact) {
 		lk.started = now
 	}
 	k := n.t.Replicas + 1
-	if lk.retried {
+	if !lk.retryAt.IsZero() { // a user lookup started again
 		// A lookup tried again looks further out: a record in transit (a partition, a merge)
 		// may sit on peers just outside the R closest: holders within the keep margin, or
 		// replicas picked from a view that lacked closer peers, before their next sweep.
@@ -179,7 +178,7 @@ func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops 
 		unsettled := lk.failures > 0 || now.Sub(n.modeAt) < youngDHT
 		if !found && unsettled && n.mode == mesh.ModeDHT && now.Add(lookupRetry).Sub(lk.started) < n.t.LookupTimeout {
 			n.retries = append(n.retries, &lookup{user: lk.user, purpose: forUser, target: lk.target, kind: lk.kind,
-				value: true, started: lk.started, retryAt: now.Add(lookupRetry), retried: true, silent: lk.silent})
+				value: true, started: lk.started, retryAt: now.Add(lookupRetry), silent: lk.silent})
 			return
 		}
 		if found {

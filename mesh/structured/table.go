@@ -2,7 +2,6 @@ package structured
 
 import (
 	"math"
-	"math/bits"
 	"sort"
 	"time"
 
@@ -415,8 +414,8 @@ func (t *Table) closestRange(target [mesh.IDBytes]byte, n int) (lo, hi int) {
 	lo, hi = 0, len(t.ids)
 	for hi-lo > n {
 		first, last := t.ids[lo], t.ids[hi-1]
-		split := commonPrefixLen(first, last) // first has 0 at this bit, last 1
-		if commonPrefixLen(first, target) < split {
+		split := mesh.CommonPrefixLen(first, last) // first has 0 at this bit, last 1
+		if mesh.CommonPrefixLen(first, target) < split {
 			break // every peer in range is equally far from target in prefix terms
 		}
 		mid := lo + sort.Search(hi-lo, func(i int) bool { return bitAt(t.ids[lo+i], split) })
@@ -441,22 +440,9 @@ func SharedPrefixLen(ids []mesh.Contact) int {
 	}
 	shared := mesh.IDBytes * 8
 	for _, c := range ids[1:] {
-		shared = min(shared, commonPrefixLen(ids[0].ID, c.ID))
+		shared = min(shared, mesh.CommonPrefixLen(ids[0].ID, c.ID))
 	}
 	return shared
-}
-
-// CommonPrefixLen is the number of leading bits a and b share.
-func CommonPrefixLen(a, b [mesh.IDBytes]byte) int { return commonPrefixLen(a, b) }
-
-// commonPrefixLen is the number of leading bits a and b share.
-func commonPrefixLen(a, b [mesh.IDBytes]byte) int {
-	for i := range a {
-		if x := a[i] ^ b[i]; x != 0 {
-			return i*8 + bits.LeadingZeros8(x)
-		}
-	}
-	return mesh.IDBytes * 8
 }
 
 // bitAt reports whether bit i (0 = most significant) of id is set.
