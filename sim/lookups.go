@@ -84,6 +84,7 @@ func holdsRegistration(recs []mesh.Record, k mesh.RecordKey) bool {
 type workloadStats struct {
 	measured, measuredOK     int
 	transition, transitionOK int
+	transitionLatencies      []time.Duration // of the transition lookups that found their record
 	discarded                int
 	hops                     []int
 	latencies                []time.Duration
@@ -125,6 +126,7 @@ func (s *Sim) issueWorkloadLookup() {
 			s.work.transition++
 			if r.found {
 				s.work.transitionOK++
+				s.work.transitionLatencies = append(s.work.transitionLatencies, r.latency)
 			}
 			return
 		}

@@ -48,7 +48,11 @@ type Result struct {
 
 	TransitionLookups     int     `json:"transition_lookups"`
 	TransitionSuccessRate float64 `json:"transition_success_rate"`
-	LookupsDiscarded      int     `json:"lookups_discarded"`
+	// Latency of the transition lookups that succeeded: the slowest show how near the others
+	// came to running out of time (Tuning.LookupTimeout, 14 s).
+	TransitionLatencyMsP99 float64 `json:"transition_latency_ms_p99"`
+	TransitionLatencyMsMax float64 `json:"transition_latency_ms_max"`
+	LookupsDiscarded       int     `json:"lookups_discarded"`
 
 	RecordsAudited int     `json:"records_audited"`
 	RecordsLost    int     `json:"records_lost"`
@@ -121,6 +125,7 @@ func (s *Sim) result() Result {
 		NodesCreated: len(s.nodes),
 		Lookups:      s.work.measured, LookupSuccessRate: ratio(s.work.measuredOK, s.work.measured),
 		HopsP50: -1, HopsP99: -1, LookupLatencyMsP50: -1, LookupLatencyMsP99: -1,
+		TransitionLatencyMsP99: -1, TransitionLatencyMsMax: -1,
 		TransitionLookups:     s.work.transition,
 		TransitionSuccessRate: ratio(s.work.transitionOK, s.work.transition),
 		LookupsDiscarded:      s.work.discarded,
@@ -149,6 +154,11 @@ func (s *Sim) result() Result {
 		lat := slices.Clone(s.work.latencies)
 		slices.Sort(lat)
 		r.LookupLatencyMsP50, r.LookupLatencyMsP99 = ms(percentile(lat, 50)), ms(percentile(lat, 99))
+	}
+	if len(s.work.transitionLatencies) > 0 {
+		lat := slices.Clone(s.work.transitionLatencies)
+		slices.Sort(lat)
+		r.TransitionLatencyMsP99, r.TransitionLatencyMsMax = ms(percentile(lat, 99)), ms(lat[len(lat)-1])
 	}
 	if o := s.oracle; o != nil && o.converged >= 0 {
 		r.ConvergeS = round((o.converged - s.plan.convergeFrom).Seconds(), 3)
@@ -227,7 +237,8 @@ func (r Result) WriteText(w io.Writer) error {
 		fmt.Sprintf("  lookups:            %d, success %s (transition: %d, success %s; discarded %d)",
 			r.Lookups, orNA(r.LookupSuccessRate, ""), r.TransitionLookups, orNA(r.TransitionSuccessRate, ""), r.LookupsDiscarded),
 		fmt.Sprintf("  hops:               p50 %s, p99 %s", orNA(r.HopsP50, ""), orNA(r.HopsP99, "")),
-		fmt.Sprintf("  lookup latency:     p50 %s, p99 %s", orNA(r.LookupLatencyMsP50, "ms"), orNA(r.LookupLatencyMsP99, "ms")),
+		fmt.Sprintf("  lookup latency:     p50 %s, p99 %s (transition: p99 %s, max %s)", orNA(r.LookupLatencyMsP50, "ms"),
+			orNA(r.LookupLatencyMsP99, "ms"), orNA(r.TransitionLatencyMsP99, "ms"), orNA(r.TransitionLatencyMsMax, "ms")),
 		fmt.Sprintf("  records lost:       %d of %d audited", r.RecordsLost, r.RecordsAudited),
 		fmt.Sprintf("  converged after:    %s", orNA(r.ConvergeS, "s")),
 		fmt.Sprintf("  traffic:            %g maintenance + %g lookup bytes per node per second",

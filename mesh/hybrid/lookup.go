@@ -73,6 +73,7 @@ type request struct {
 	kind     reqKind
 	to       mesh.Contact
 	deadline time.Time
+	slowAt   time.Time // reqLookup: when its lookup stops waiting for it (zero once passed)
 	look     *lookup
 	key      mesh.RecordKey // reqStore, reqTouch: the record concerned
 	own      bool           // the record is this node's own
@@ -82,9 +83,14 @@ type request struct {
 func (n *Node) track(now time.Time, r *request) uint64 {
 	r.id = n.newReqID()
 	r.deadline = now.Add(n.t.RequestTimeout)
+	due := r.deadline
+	if r.kind == reqLookup && n.t.SlowRequest < n.t.RequestTimeout {
+		r.slowAt = now.Add(n.t.SlowRequest)
+		due = r.slowAt
+	}
 	n.pending[r.id] = r
-	if n.pendingMin.IsZero() || r.deadline.Before(n.pendingMin) {
-		n.pendingMin = r.deadline
+	if n.pendingMin.IsZero() || due.Before(n.pendingMin) {
+		n.pendingMin = due
 	}
 	return r.id
 }
@@ -178,7 +184,8 @@ func (n *Node) finishLookup(now time.Time, lk *lookup, recs []mesh.Record, hops 
 		unsettled := lk.failures > 0 || now.Sub(n.modeAt) < youngDHT
 		if !found && unsettled && n.mode == mesh.ModeDHT && now.Add(lookupRetry).Sub(lk.started) < n.t.LookupTimeout {
 			n.retries = append(n.retries, &lookup{user: lk.user, purpose: forUser, target: lk.target, kind: lk.kind,
-				value: true, started: lk.started, retryAt: now.Add(lookupRetry), silent: lk.silent})
+				value: true, started: lk.started, retryAt: now.Add(lookupRetry), silent: lk.silent,
+				failures: lk.failures}) // a retry skips the silent peers: it must still count them
 			return
 		}
 		if found {

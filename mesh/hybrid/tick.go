@@ -1,6 +1,7 @@
 package hybrid
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -59,17 +60,35 @@ func (n *Node) expireRequests(now time.Time) {
 	if n.pendingMin.IsZero() || now.Before(n.pendingMin) {
 		return
 	}
-	var due []uint64
+	var due, slow []uint64
 	var earliest time.Time
+	later := func(t time.Time) {
+		if earliest.IsZero() || t.Before(earliest) {
+			earliest = t
+		}
+	}
 	for id, r := range n.pending {
-		if !now.Before(r.deadline) {
+		switch {
+		case !now.Before(r.deadline):
 			due = append(due, id)
-		} else if earliest.IsZero() || r.deadline.Before(earliest) {
-			earliest = r.deadline
+		case !r.slowAt.IsZero() && !now.Before(r.slowAt):
+			slow = append(slow, id)
+			later(r.deadline)
+		case !r.slowAt.IsZero():
+			later(r.slowAt)
+		default:
+			later(r.deadline)
 		}
 	}
 	n.pendingMin = earliest
-	sort.Slice(due, func(i, j int) bool { return due[i] < due[j] })
+	slices.Sort(due)
+	slices.Sort(slow)
+	for _, id := range slow {
+		r := n.pending[id]
+		r.slowAt = time.Time{}
+		r.look.l.Slow(r.to.ID)
+		n.progress(now, r.look)
+	}
 	for _, id := range due {
 		r := n.pending[id]
 		delete(n.pending, id)

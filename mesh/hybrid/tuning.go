@@ -12,6 +12,7 @@ type Tuning struct {
 	ResponseContacts    int           // peers returned in Nodes / Value answers
 	MaxNeighbors        int           // flood mode: out-neighbours picked among direct links
 	RequestTimeout      time.Duration // a request unanswered for this long has failed
+	SlowRequest         time.Duration // a lookup asks one more peer while a request is unanswered this long
 	LookupTimeout       time.Duration // a lookup gives up after this long
 	TouchInterval       time.Duration // an owner checks its replicas this often (DHT mode)
 	NodeRecordTTL       time.Duration // lifetime of the flood-mode membership record
@@ -37,6 +38,7 @@ func DefaultTuning() Tuning {
 		ResponseContacts:    8,
 		MaxNeighbors:        6,
 		RequestTimeout:      time.Second,
+		SlowRequest:         250 * time.Millisecond, // several round trips of a slow radio link
 		LookupTimeout:       14 * time.Second, // under the runtime's 15 s, so its callers hear the answer
 		TouchInterval:       8 * time.Second,
 		NodeRecordTTL:       5 * time.Minute,
@@ -73,6 +75,7 @@ func (t Tuning) withDefaults() Tuning {
 	set(&t.MaxNeighbors, d.MaxNeighbors)
 	set(&t.MaxFails, d.MaxFails)
 	setD(&t.RequestTimeout, d.RequestTimeout)
+	setD(&t.SlowRequest, d.SlowRequest)
 	setD(&t.LookupTimeout, d.LookupTimeout)
 	setD(&t.TouchInterval, d.TouchInterval)
 	setD(&t.NodeRecordTTL, d.NodeRecordTTL)

@@ -20,7 +20,8 @@ type cand struct {
 	c     mesh.Contact
 	d     mesh.Distance
 	state candState
-	round int // sequential round in which this peer is (or would be) asked
+	slow  bool // asked, unanswered for a while, no longer holding one of the alpha slots
+	round int  // sequential round in which this peer is (or would be) asked
 }
 
 // Lookup is an iterative, parallel Kademlia lookup toward a target. It decides whom to ask;
@@ -33,7 +34,8 @@ type Lookup struct {
 	k        int
 	cands    []*cand
 	byID     map[mesh.NodeID]*cand
-	inflight int
+	inflight int // requests holding one of the alpha slots
+	slow     int // requests still unanswered that no longer hold a slot (see Slow)
 }
 
 // NewLookup starts a lookup seeded with known peers.
@@ -127,14 +129,39 @@ func (l *Lookup) Next() []Ask {
 	return out
 }
 
+// Slow records a request that has gone unanswered for longer than a live peer takes: it stops
+// holding one of the alpha slots, so the lookup asks the next candidate instead of waiting for
+// the request's timeout; an answer that comes later still counts. (After a partition the peers
+// named first are often on the other side: waiting out each one's timeout in turn made lookups
+// take seconds. Short timeouts of this kind are common practice in Kademlia implementations.)
+func (l *Lookup) Slow(from mesh.NodeID) {
+	x, ok := l.byID[from]
+	if !ok || x.state != candAsked || x.slow {
+		return
+	}
+	x.slow = true
+	l.inflight--
+	l.slow++
+}
+
+// settle ends the request to x: it no longer holds a slot or counts as slow.
+func (l *Lookup) settle(x *cand) {
+	if x.slow {
+		x.slow = false
+		l.slow--
+	} else {
+		l.inflight--
+	}
+}
+
 // Answered records a peer's answer carrying closer peers.
 func (l *Lookup) Answered(from mesh.NodeID, closer []mesh.Contact) {
 	x, ok := l.byID[from]
 	if !ok || x.state != candAsked {
 		return
 	}
+	l.settle(x)
 	x.state = candAnswered
-	l.inflight--
 	l.add(closer, x.round+1)
 }
 
@@ -144,8 +171,8 @@ func (l *Lookup) Failed(from mesh.NodeID) {
 	if !ok || x.state != candAsked {
 		return
 	}
+	l.settle(x)
 	x.state = candFailed
-	l.inflight--
 }
 
 // Round returns the round in which from was asked (0 if unknown).
@@ -156,10 +183,11 @@ func (l *Lookup) Round(from mesh.NodeID) int {
 	return 0
 }
 
-// Done reports whether the lookup has nothing left to do: nothing in flight and no fresh
-// candidate among the k closest live ones.
+// Done reports whether the lookup has nothing left to do: nothing in flight (slow requests
+// included: a slow peer among the closest may yet answer) and no fresh candidate among the k
+// closest live ones.
 func (l *Lookup) Done() bool {
-	if l.inflight > 0 {
+	if l.inflight > 0 || l.slow > 0 {
 		return false
 	}
 	seen := 0

@@ -326,3 +326,48 @@ func TestLookupNeverAsksExcludedPeers(t *testing.T) {
 		t.Fatalf("after an answer naming excluded peers, asked %v, want %v", ids(asks), contactIDs(seeds[5:6]))
 	}
 }
+
+// A slow request frees its slot for the next candidate but keeps the lookup open, and its late
+// answer still counts once, whether it answers or fails.
+func TestLookupSlowRequestFreesItsSlotButKeepsTheLookupOpen(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	self, target := randomNodeID(r), randomNodeID(r)
+	seeds := byDistance(target, randomContacts(r, 5))
+	l := NewLookup(self, target, seeds, 1, 3)
+	if asks := l.Next(); !reflect.DeepEqual(ids(asks), contactIDs(seeds[:1])) {
+		t.Fatalf("asks %v, want the closest", ids(asks))
+	}
+	l.Slow(seeds[0].ID)
+	l.Slow(seeds[0].ID) // twice frees no second slot
+	if asks := l.Next(); !reflect.DeepEqual(ids(asks), contactIDs(seeds[1:2])) {
+		t.Fatalf("after a slow request asked %v, want the next closest", ids(asks))
+	}
+	l.Slow(seeds[3].ID) // never asked: changes nothing
+	if asks := l.Next(); len(asks) != 0 {
+		t.Fatalf("a slow report about an unasked peer freed a slot: asked %v", ids(asks))
+	}
+	l.Answered(seeds[1].ID, nil)
+	if asks := l.Next(); !reflect.DeepEqual(ids(asks), contactIDs(seeds[2:3])) {
+		t.Fatalf("asked %v, want the third closest", ids(asks))
+	}
+	l.Answered(seeds[2].ID, nil)
+	if l.Done() {
+		t.Fatal("done while the slow request to the closest peer may still answer")
+	}
+	l.Answered(seeds[0].ID, nil) // the late answer
+	if !l.Done() {
+		t.Fatal("not done once every request of the 3 closest has ended")
+	}
+	if got := contactIDs(l.Closest(3)); !reflect.DeepEqual(got, contactIDs(seeds[:3])) {
+		t.Fatalf("Closest = %v, want the 3 closest, the slow one included", got)
+	}
+	// A slow request that then fails frees nothing more.
+	l2 := NewLookup(self, target, seeds, 1, 3)
+	l2.Next()
+	l2.Slow(seeds[0].ID)
+	l2.Next()
+	l2.Failed(seeds[0].ID)
+	if asks := l2.Next(); len(asks) != 0 {
+		t.Fatalf("the failure of a slow request freed a second slot: asked %v", ids(asks))
+	}
+}
