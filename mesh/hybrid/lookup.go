@@ -1,6 +1,7 @@
 package hybrid
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -31,7 +32,7 @@ type lookup struct {
 	reseeded bool
 	failures int           // requests of this lookup that went unanswered
 	retryAt  time.Time     // when a retried lookup starts again (zero for a first try)
-	silent   []mesh.NodeID // peers that did not answer this user lookup: its retries skip them
+	silent   []mesh.NodeID // peers not to ask: those that did not answer a user lookup's earlier tries, say
 }
 
 // retryWidth times R is how many of the closest peers a retried user lookup asks.
@@ -72,8 +73,10 @@ type request struct {
 	id       uint64
 	kind     reqKind
 	to       mesh.Contact
+	sent     time.Time
 	deadline time.Time
-	slowAt   time.Time // reqLookup: when its lookup stops waiting for it (zero once passed)
+	slowAt   time.Time // reqLookup: when its lookup stops waiting for it (see Tuning.SlowRequest)
+	slowed   bool      // reqLookup: slowAt has passed
 	look     *lookup
 	key      mesh.RecordKey // reqStore, reqTouch: the record concerned
 	own      bool           // the record is this node's own
@@ -82,10 +85,10 @@ type request struct {
 
 func (n *Node) track(now time.Time, r *request) uint64 {
 	r.id = n.newReqID()
-	r.deadline = now.Add(n.t.RequestTimeout)
+	r.sent, r.deadline = now, now.Add(n.t.RequestTimeout)
 	due := r.deadline
-	if r.kind == reqLookup && n.t.SlowRequest < n.t.RequestTimeout {
-		r.slowAt = now.Add(n.t.SlowRequest)
+	if slow := n.rtt.slowAfter(n.t.SlowRequest, n.t.RequestTimeout); r.kind == reqLookup && slow < n.t.RequestTimeout {
+		r.slowAt = now.Add(slow)
 		due = r.slowAt
 	}
 	n.pending[r.id] = r
@@ -258,13 +261,44 @@ func (n *Node) onLookupAnswer(now time.Time, r *request, recs []mesh.Record, clo
 
 // retryLookups starts again the user lookups whose retry is due.
 func (n *Node) retryLookups(now time.Time) {
-	keep := n.retries[:0]
+	var due, wait []*lookup
 	for _, lk := range n.retries {
 		if now.Before(lk.retryAt) {
-			keep = append(keep, lk)
+			wait = append(wait, lk)
+		} else {
+			due = append(due, lk)
+		}
+	}
+	// A retry that ends at once (nobody left to ask) may be scheduled again: n.retries must be
+	// settled before any starts.
+	n.retries = wait
+	for _, lk := range due {
+		seeds := n.table.ClosestLive(lk.target, n.t.ResponseContacts)
+		n.startLookup(now, lk, append(seeds, n.otherViews(lk.target)...))
+	}
+}
+
+// otherViews picks Alpha live far peers at random, of distinct slices other than the target's,
+// to ask along with the closest in a retried lookup. The peers of one slice share their view of another
+// slice (they copy each other's far peers when they join), so after a partition every peer this
+// node asks may know only the target slice's members on the far side, and stay unaware of it
+// until those time out on them; a peer of another slice keeps its own few members of the
+// target slice, each on this side with even odds.
+func (n *Node) otherViews(target [mesh.IDBytes]byte) []mesh.Contact {
+	far := n.table.Far()
+	var out []mesh.Contact
+	taken := []uint32{n.table.SliceOf(target)}
+	for _, i := range n.rnd.Perm(len(far)) {
+		if len(out) == n.t.Alpha {
+			break
+		}
+		c := far[i]
+		s := n.table.SliceOf(c.ID)
+		if p, ok := n.table.Get(c.ID); slices.Contains(taken, s) || (ok && p.Fails > 0) {
 			continue
 		}
-		n.startLookup(now, lk, n.table.ClosestLive(lk.target, n.t.ResponseContacts))
+		taken = append(taken, s)
+		out = append(out, c)
 	}
-	n.retries = keep
+	return out
 }

@@ -2,6 +2,7 @@ package hybrid_test
 
 import (
 	"testing"
+	"time"
 
 	"meshcomm/mesh"
 	"meshcomm/mesh/hybrid"
@@ -60,4 +61,81 @@ func TestLookupPastDeadPeersAsksOnWithoutWaitingForTheirTimeouts(t *testing.T) {
 		return
 	}
 	t.Fatal("no owner with a requester in its record's slice beyond the holders")
+}
+
+// A lookup whose first try met dead replicas keeps retrying, skipping them, until the owner has
+// placed the record anew (within its 14 s), even though its later tries hear from every peer.
+func TestLookupRetriesUntilTheOwnerReplacesLostReplicas(t *testing.T) {
+	nt := settledDHT(t, 26, 150)
+	tu := hybrid.DefaultTuning()
+	owner := 9
+	k := nt.regKey(owner)
+	// Wait for the owner's next check round to be answered: the next is 4-8 s away.
+	checked := false
+	nt.tap = func(from int, to mesh.Contact, msg mesh.Message) {
+		if m, ok := msg.(*mesh.Touch); ok && from == owner && len(m.Refs) == 1 && m.Refs[0].Resource == k.Resource {
+			checked = true
+		}
+	}
+	for !checked {
+		nt.run(50 * time.Millisecond)
+	}
+	nt.tap = nil
+	nt.run(100 * time.Millisecond)
+	requester := -1
+	for _, i := range nt.liveNodes() {
+		if _, ok := nt.nodes[i].Holds(k); ok && i != owner {
+			nt.kill(i)
+		} else if i != owner && requester < 0 {
+			requester = i
+		}
+	}
+	if nt.holders(k) != 1 {
+		t.Fatalf("%d holders left, want the owner alone", nt.holders(k))
+	}
+	// Its retries also ask peers of other slices, whose views of the record's slice differ
+	// from those of the requester's own slice.
+	bits := nt.nodes[0].Status().SliceBits
+	sliceOf := func(id [mesh.IDBytes]byte) uint32 { return mesh.Prefix(id, bits) }
+	others := 0
+	nt.tap = func(from int, to mesh.Contact, msg mesh.Message) {
+		if m, ok := msg.(*mesh.FindValue); ok && from == requester && m.Resource == k.Resource &&
+			sliceOf(to.ID) != sliceOf(k.Resource) && sliceOf(to.ID) != sliceOf(nt.nodes[requester].ID()) {
+			others++
+		}
+	}
+	start := nt.now
+	done := nt.lookup(requester, owner)
+	if !done.Found {
+		t.Fatalf("the lookup gave up after %v, before the owner placed the record anew", nt.now.Sub(start))
+	}
+	if took := nt.now.Sub(start); took < 2*tu.RequestTimeout {
+		t.Fatalf("found after %v: the record was never out of reach, the test proves nothing", took)
+	}
+	if others < tu.Alpha {
+		t.Fatalf("the retries asked %d peers of third slices, want at least %d", others, tu.Alpha)
+	}
+}
+
+// A lookup answers within Tuning.LookupTimeout even when nobody answers it (the runtime's
+// callers wait 15 s at most), not at the housekeeping tick after.
+func TestLookupEndsOnTimeWhenNobodyAnswers(t *testing.T) {
+	nt := settledDHT(t, 29, 120)
+	tu := hybrid.DefaultTuning()
+	requester, owner := 3, 4
+	for _, i := range nt.liveNodes() {
+		if i != requester {
+			nt.kill(i)
+		}
+	}
+	for _, delay := range []time.Duration{0, 700 * time.Millisecond, 1300 * time.Millisecond} {
+		nt.run(delay) // start at different phases of the housekeeping cycle
+		start := nt.now
+		if done := nt.lookup(requester, owner); done.Found {
+			t.Fatal("found a record whose every holder is dead")
+		}
+		if took := nt.now.Sub(start); took > tu.LookupTimeout+20*time.Millisecond {
+			t.Fatalf("the lookup answered after %v, past its %v", took, tu.LookupTimeout)
+		}
+	}
 }

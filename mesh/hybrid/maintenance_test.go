@@ -213,3 +213,58 @@ func TestJoiningNodeGreetsOnlyItsOwnSlice(t *testing.T) {
 		t.Fatalf("30 s after joining, %d of the %d members of its slice do not know the newcomer (it greeted %d)", unaware, members, inside)
 	}
 }
+
+// An owner whose replicas stopped answering places its record without asking them again, and
+// within a second of noticing: after a partition they are the only peers of the record's slice
+// it knows, and each would cost the lookup a timeout.
+func TestPlacementPassesOverTheReplicasThatFailed(t *testing.T) {
+	nt := settledDHT(t, 27, 150)
+	tu := hybrid.DefaultTuning()
+	owner := 13
+	k := nt.regKey(owner)
+	dead := map[mesh.NodeID]bool{}
+	for _, i := range nt.liveNodes() {
+		if _, ok := nt.nodes[i].Holds(k); ok && i != owner {
+			nt.kill(i)
+			dead[nt.nodes[i].ID()] = true
+		}
+	}
+	touched := map[mesh.NodeID]time.Time{} // dead replicas checked, and when
+	var asked []mesh.NodeID                // dead replicas the owner asked for the record's slice after their check failed
+	var stored time.Time
+	nt.tap = func(from int, to mesh.Contact, msg mesh.Message) {
+		if from != owner {
+			return
+		}
+		switch m := msg.(type) {
+		case *mesh.Touch:
+			if dead[to.ID] && len(m.Refs) == 1 && m.Refs[0].Resource == k.Resource {
+				touched[to.ID] = nt.now
+			}
+		case *mesh.FindNode:
+			if at, ok := touched[to.ID]; ok && m.Target == [mesh.IDBytes]byte(k.Resource) && nt.now.Sub(at) >= tu.RequestTimeout {
+				asked = append(asked, to.ID)
+			}
+		case *mesh.Store:
+			if stored.IsZero() && !dead[to.ID] && len(m.Records) == 1 && m.Records[0].RecordKey() == k {
+				stored = nt.now
+			}
+		}
+	}
+	nt.run(tu.TouchInterval + 3*time.Second)
+	if len(touched) == 0 || stored.IsZero() {
+		t.Fatalf("checked %d dead replicas; stored anew: %v", len(touched), !stored.IsZero())
+	}
+	if len(asked) > 0 {
+		t.Fatalf("the placement asked %d replicas that had already failed to answer", len(asked))
+	}
+	first := nt.now
+	for _, at := range touched {
+		if at.Before(first) {
+			first = at
+		}
+	}
+	if took := stored.Sub(first.Add(tu.RequestTimeout)); took > time.Second {
+		t.Fatalf("the record was stored anew %v after the first check timed out", took)
+	}
+}

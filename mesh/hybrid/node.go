@@ -63,7 +63,8 @@ type Node struct {
 	heardSizes   map[mesh.NodeID]heardSize        // DHT peers' own size estimates, heard recently
 	heardPruneAt time.Time                        // when heardSizes is next cleared of old entries
 	nextReq      uint64
-	pendingMin   time.Time // no pending request has an earlier deadline (zero: none pending)
+	pendingMin   time.Time // no pending request has an earlier deadline or slowAt (zero: none pending)
+	rtt          roundTrips
 	nextLook     uint64
 
 	nextHousekeep   time.Time
@@ -232,6 +233,16 @@ func (n *Node) NextTick() time.Time {
 	next := n.nextHousekeep
 	if !n.pendingMin.IsZero() && n.pendingMin.Before(next) {
 		next = n.pendingMin // may be early if that request was answered: a harmless extra tick
+	}
+	for _, lk := range n.retries {
+		if lk.retryAt.Before(next) {
+			next = lk.retryAt
+		}
+	}
+	for _, lk := range n.lookups {
+		if end := lk.started.Add(n.t.LookupTimeout); end.Before(next) {
+			next = end
+		}
 	}
 	if d := n.flooder.NextDeadline(); !d.IsZero() && d.Before(next) {
 		next = d

@@ -30,12 +30,25 @@ func (n *Node) place(now time.Time, o *ownRecord) {
 	if o.placing {
 		return
 	}
-	seeds := n.table.Closest(res, n.t.ResponseContacts)
+	// Peers that have failed to answer (the replicas whose loss brought this node here, as a
+	// rule) are neither asked nor picked: after a partition they are the far slice's entries
+	// this node knows, so the closest live peers elsewhere are offered too, to lead the lookup
+	// into the live part of the slice once those are found silent.
+	var seeds []mesh.Contact
+	var failed []mesh.NodeID
+	for _, c := range n.table.Closest(res, n.t.ResponseContacts) {
+		if p, ok := n.table.Get(c.ID); ok && p.Fails > 0 {
+			failed = append(failed, c.ID)
+		} else {
+			seeds = append(seeds, c)
+		}
+	}
+	seeds = append(seeds, n.table.ClosestLive(res, n.t.ResponseContacts)...)
 	if len(seeds) == 0 {
 		return // nobody known yet; the touch cycle retries
 	}
 	o.placing = true
-	n.startLookup(now, &lookup{purpose: forPlacement, target: res, key: o.rec.RecordKey()}, seeds)
+	n.startLookup(now, &lookup{purpose: forPlacement, target: res, key: o.rec.RecordKey(), silent: failed}, seeds)
 }
 
 // liveClosestWithSelf returns the R closest to target in this node's slice, skipping peers that

@@ -143,6 +143,7 @@ func (n *Node) answered(now time.Time, reqID uint64, from mesh.Contact) *request
 	}
 	delete(n.pending, reqID)
 	n.outcome(true)
+	n.rtt.sample(now.Sub(r.sent))
 	return r
 }
 

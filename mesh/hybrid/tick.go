@@ -21,6 +21,10 @@ func (n *Node) Tick(now time.Time) {
 			n.table.Remove(mesh.NodeID(k.Resource))
 		}
 	}
+	// Lookups end and retry on time, not at the next housekeeping: the runtime's callers wait
+	// 15 s at most (see NextTick).
+	n.expireLookups(now)
+	n.retryLookups(now)
 	if now.Before(n.nextHousekeep) {
 		return
 	}
@@ -28,8 +32,6 @@ func (n *Node) Tick(now time.Time) {
 	n.forgetOldSizes(now)
 	n.refreshOwn(now)
 	n.evaluateMode(now)
-	n.expireLookups(now)
-	n.retryLookups(now)
 	switch n.mode {
 	case mesh.ModeFlood:
 		n.owedSyncs(now)
@@ -71,10 +73,10 @@ func (n *Node) expireRequests(now time.Time) {
 		switch {
 		case !now.Before(r.deadline):
 			due = append(due, id)
-		case !r.slowAt.IsZero() && !now.Before(r.slowAt):
+		case !r.slowed && !r.slowAt.IsZero() && !now.Before(r.slowAt):
 			slow = append(slow, id)
 			later(r.deadline)
-		case !r.slowAt.IsZero():
+		case !r.slowed && !r.slowAt.IsZero():
 			later(r.slowAt)
 		default:
 			later(r.deadline)
@@ -85,9 +87,17 @@ func (n *Node) expireRequests(now time.Time) {
 	slices.Sort(slow)
 	for _, id := range slow {
 		r := n.pending[id]
-		r.slowAt = time.Time{}
+		r.slowed = true
+		r.look.failures++ // unanswered in time: a miss may be this peer's, so retry (finishLookup)
 		r.look.l.Slow(r.to.ID)
 		n.progress(now, r.look)
+	}
+	// Every peer that failed is marked first: a lookup the first failure starts (a placement,
+	// say) must not ask a peer whose request has failed at the same moment.
+	for _, id := range due {
+		r := n.pending[id]
+		n.table.Failed(r.to.ID, n.t.MaxFails)
+		n.avoidInLookups(r.to.ID)
 	}
 	for _, id := range due {
 		r := n.pending[id]
@@ -103,10 +113,11 @@ func (n *Node) timedOut(now time.Time, r *request) {
 	n.counters.Timeouts++
 	n.lastTimeout = now
 	n.outcome(false)
-	n.table.Failed(r.to.ID, n.t.MaxFails)
 	switch r.kind {
 	case reqLookup:
-		r.look.failures++
+		if !r.slowed {
+			r.look.failures++
+		}
 		if r.look.purpose == forUser && len(r.look.silent) < maxSilent {
 			r.look.silent = append(r.look.silent, r.to.ID)
 		}
@@ -123,6 +134,15 @@ func (n *Node) timedOut(now time.Time, r *request) {
 		} else {
 			n.handoffFailed(r.key)
 		}
+	}
+}
+
+// avoidInLookups keeps the lookups under way from asking a peer that has just failed to answer.
+// (Several requests to peers beyond a partition time out at once: the first starts a placement
+// lookup, which would otherwise ask the others and wait for them.)
+func (n *Node) avoidInLookups(id mesh.NodeID) {
+	for _, lk := range n.lookups {
+		lk.l.Exclude([]mesh.NodeID{id})
 	}
 }
 

@@ -12,7 +12,7 @@ type Tuning struct {
 	ResponseContacts    int           // peers returned in Nodes / Value answers
 	MaxNeighbors        int           // flood mode: out-neighbours picked among direct links
 	RequestTimeout      time.Duration // a request unanswered for this long has failed
-	SlowRequest         time.Duration // a lookup asks one more peer while a request is unanswered this long
+	SlowRequest         time.Duration // a lookup asks past a peer unanswered this long (at least; more on slow links)
 	LookupTimeout       time.Duration // a lookup gives up after this long
 	TouchInterval       time.Duration // an owner checks its replicas this often (DHT mode)
 	NodeRecordTTL       time.Duration // lifetime of the flood-mode membership record
@@ -39,7 +39,7 @@ func DefaultTuning() Tuning {
 		MaxNeighbors:        6,
 		RequestTimeout:      time.Second,
 		SlowRequest:         250 * time.Millisecond, // several round trips of a slow radio link
-		LookupTimeout:       14 * time.Second, // under the runtime's 15 s, so its callers hear the answer
+		LookupTimeout:       14 * time.Second,       // under the runtime's 15 s, so its callers hear the answer
 		TouchInterval:       8 * time.Second,
 		NodeRecordTTL:       5 * time.Minute,
 		AntiEntropyInterval: 30 * time.Second,

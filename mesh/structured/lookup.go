@@ -74,12 +74,15 @@ func (l *Lookup) add(cs []mesh.Contact, round int) {
 	}
 }
 
-// Exclude marks peers as failed before they are ever asked: a lookup tried again need not wait
-// again for peers that did not answer the last try.
+// Exclude marks peers not yet asked as failed, so that they never are: a lookup tried again
+// need not wait again for peers that did not answer the last try, nor a lookup under way for a
+// peer that has just failed to answer another request.
 func (l *Lookup) Exclude(ids []mesh.NodeID) {
 	for _, id := range ids {
-		if _, ok := l.byID[id]; !ok {
+		if x, ok := l.byID[id]; !ok {
 			l.byID[id] = &cand{c: mesh.Contact{ID: id}, state: candFailed}
+		} else if x.state == candFresh {
+			x.state = candFailed
 		}
 	}
 }
@@ -105,7 +108,7 @@ type Ask struct {
 }
 
 // Next returns the peers to ask now, keeping up to alpha requests in flight, drawn from the
-// closest unasked candidates among the k closest not known to have failed.
+// closest unasked candidates among the k closest not known to have failed or to be slow.
 func (l *Lookup) Next() []Ask {
 	var out []Ask
 	seen := 0
@@ -113,7 +116,7 @@ func (l *Lookup) Next() []Ask {
 		if l.inflight >= l.alpha {
 			break
 		}
-		if x.state == candFailed {
+		if x.state == candFailed || x.slow {
 			continue
 		}
 		seen++
@@ -130,10 +133,11 @@ func (l *Lookup) Next() []Ask {
 }
 
 // Slow records a request that has gone unanswered for longer than a live peer takes: it stops
-// holding one of the alpha slots, so the lookup asks the next candidate instead of waiting for
-// the request's timeout; an answer that comes later still counts. (After a partition the peers
-// named first are often on the other side: waiting out each one's timeout in turn made lookups
-// take seconds. Short timeouts of this kind are common practice in Kademlia implementations.)
+// holding one of the alpha slots and its peer leaves the k closest, so the lookup asks the next
+// candidate instead of waiting for the request's timeout; an answer that comes later still
+// counts. (After a partition the peers named first are often on the other side: waiting out
+// each one's timeout in turn made lookups take seconds. Short timeouts of this kind are common
+// practice in Kademlia implementations.)
 func (l *Lookup) Slow(from mesh.NodeID) {
 	x, ok := l.byID[from]
 	if !ok || x.state != candAsked || x.slow {
@@ -183,27 +187,32 @@ func (l *Lookup) Round(from mesh.NodeID) int {
 	return 0
 }
 
-// Done reports whether the lookup has nothing left to do: nothing in flight (slow requests
-// included: a slow peer among the closest may yet answer) and no fresh candidate among the k
-// closest live ones.
+// Done reports whether the lookup has nothing left to do: nothing in flight, no fresh candidate
+// among the k closest live ones, and no slow request it still needs. Slow requests are given up
+// only once k peers have answered: when fewer have, the slow ones are all the lookup has left
+// (on a link slower than expected, every request may be slow), so it waits for their answers or
+// timeouts.
 func (l *Lookup) Done() bool {
-	if l.inflight > 0 || l.slow > 0 {
+	if l.inflight > 0 {
 		return false
 	}
-	seen := 0
+	seen, answered := 0, 0
 	for _, x := range l.cands {
-		if x.state == candFailed {
+		if x.state == candFailed || x.slow {
 			continue
 		}
 		seen++
 		if seen > l.k {
 			break
 		}
-		if x.state == candFresh {
+		switch x.state {
+		case candFresh:
 			return false
+		case candAnswered:
+			answered++
 		}
 	}
-	return true
+	return l.slow == 0 || answered >= l.k
 }
 
 // Closest returns up to n peers that answered, closest first.

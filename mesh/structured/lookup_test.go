@@ -327,9 +327,9 @@ func TestLookupNeverAsksExcludedPeers(t *testing.T) {
 	}
 }
 
-// A slow request frees its slot for the next candidate but keeps the lookup open, and its late
-// answer still counts once, whether it answers or fails.
-func TestLookupSlowRequestFreesItsSlotButKeepsTheLookupOpen(t *testing.T) {
+// A slow request frees its slot and leaves the k closest, so the next candidate is asked; the
+// lookup gives it up once k others have answered, and its late answer still counts.
+func TestLookupSlowRequestMakesRoomForTheNextCandidate(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	self, target := randomNodeID(r), randomNodeID(r)
 	seeds := byDistance(target, randomContacts(r, 5))
@@ -342,24 +342,49 @@ func TestLookupSlowRequestFreesItsSlotButKeepsTheLookupOpen(t *testing.T) {
 	if asks := l.Next(); !reflect.DeepEqual(ids(asks), contactIDs(seeds[1:2])) {
 		t.Fatalf("after a slow request asked %v, want the next closest", ids(asks))
 	}
-	l.Slow(seeds[3].ID) // never asked: changes nothing
+	l.Slow(seeds[4].ID) // never asked: changes nothing
 	if asks := l.Next(); len(asks) != 0 {
 		t.Fatalf("a slow report about an unasked peer freed a slot: asked %v", ids(asks))
 	}
-	l.Answered(seeds[1].ID, nil)
-	if asks := l.Next(); !reflect.DeepEqual(ids(asks), contactIDs(seeds[2:3])) {
-		t.Fatalf("asked %v, want the third closest", ids(asks))
+	for _, s := range seeds[1:4] {
+		l.Answered(s.ID, nil)
+		if l.Done() != (s == seeds[3]) {
+			t.Fatalf("after %d answers Done = %v", len(l.Closest(5)), l.Done())
+		}
+		l.Next()
+	}
+	// Three others answered: the slow closest is given up.
+	if got := contactIDs(l.Closest(3)); !reflect.DeepEqual(got, contactIDs(seeds[1:4])) {
+		t.Fatalf("Closest = %v, want the three that answered", got)
+	}
+	l.Answered(seeds[0].ID, nil) // a late answer still counts
+	if got := contactIDs(l.Closest(3)); !reflect.DeepEqual(got, contactIDs(seeds[:3])) {
+		t.Fatalf("after the late answer Closest = %v, want the 3 closest", got)
+	}
+}
+
+// When the slow requests are all a lookup has left (fewer than k peers answered), it waits for
+// them: on a link slower than expected every request is slow, and the answers still come.
+func TestLookupWaitsForSlowRequestsWhenFewerThanKAnswered(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 10))
+	self, target := randomNodeID(r), randomNodeID(r)
+	seeds := byDistance(target, randomContacts(r, 3))
+	l := NewLookup(self, target, seeds, 3, 3)
+	l.Next()
+	for _, s := range seeds {
+		l.Slow(s.ID)
+	}
+	if l.Done() {
+		t.Fatal("done with every request slow and none answered")
+	}
+	l.Answered(seeds[0].ID, nil)
+	l.Failed(seeds[1].ID)
+	if l.Done() {
+		t.Fatal("done while a slow request is still the only one left")
 	}
 	l.Answered(seeds[2].ID, nil)
-	if l.Done() {
-		t.Fatal("done while the slow request to the closest peer may still answer")
-	}
-	l.Answered(seeds[0].ID, nil) // the late answer
-	if !l.Done() {
-		t.Fatal("not done once every request of the 3 closest has ended")
-	}
-	if got := contactIDs(l.Closest(3)); !reflect.DeepEqual(got, contactIDs(seeds[:3])) {
-		t.Fatalf("Closest = %v, want the 3 closest, the slow one included", got)
+	if !l.Done() || len(l.Closest(3)) != 2 {
+		t.Fatalf("Done = %v with %d answers after every request ended", l.Done(), len(l.Closest(3)))
 	}
 	// A slow request that then fails frees nothing more.
 	l2 := NewLookup(self, target, seeds, 1, 3)
