@@ -279,10 +279,10 @@ func (n *Node) retryLookups(now time.Time) {
 }
 
 // otherViews picks Alpha live far peers at random, of distinct slices other than the target's,
-// to ask along with the closest in a retried lookup. The peers of one slice share their view of another
-// slice (they copy each other's far peers when they join), so after a partition every peer this
-// node asks may know only the target slice's members on the far side, and stay unaware of it
-// until those time out on them; a peer of another slice keeps its own few members of the
+// to ask along with the closest in a retried lookup. The peers of one slice share their view of
+// another slice (they copy each other's far peers when they join), so after a partition every
+// peer this node asks may know only the target slice's members on the far side, and stay unaware
+// of it until those time out on them; a peer of another slice keeps its own few members of the
 // target slice, each on this side with even odds.
 func (n *Node) otherViews(target [mesh.IDBytes]byte) []mesh.Contact {
 	far := n.table.Far()
