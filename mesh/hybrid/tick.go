@@ -2,7 +2,6 @@ package hybrid
 
 import (
 	"slices"
-	"sort"
 	"time"
 
 	"meshcomm/mesh"
@@ -166,7 +165,7 @@ func (n *Node) expireLookups(now time.Time) {
 			ids = append(ids, id)
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
 	for _, id := range ids {
 		lk := n.lookups[id]
 		n.finishLookup(now, lk, nil, lk.l.Rounds())
